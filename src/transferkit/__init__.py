@@ -1,0 +1,2 @@
+"""transferkit: transfer learning with pretrained models."""
+__version__ = "0.1.0"

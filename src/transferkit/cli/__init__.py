@@ -1,0 +1,78 @@
+"""The `transferkit` command line.
+
+Each command group lives in its own module and registers itself on `app`. Modules here import
+only typer at the top: torch and transformers load inside the commands, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="transferkit",
+    help="Transfer learning with pretrained models: adapt, compress, evaluate and ship.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (also TRANSFERKIT_OFFLINE=1)."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    if offline:
+        os.environ["TRANSFERKIT_OFFLINE"] = "1"
+    _state["debug"] = debug or os.environ.get("TRANSFERKIT_DEBUG") == "1"
+
+
+def _register() -> None:
+    # Importing a command module adds its commands to `app`.
+    from . import data, models, run  # noqa: F401
+    for optional in ("finetune",):
+        try:
+            __import__(f"{__name__}.{optional}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{optional}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one line and a non-zero exit for user errors, tracebacks only with --debug."""
+    import click
+
+    from ..errors import TransferkitError
+
+    _register()
+    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        command.main(args=args, prog_name="transferkit", standalone_mode=False)
+    except TransferkitError as e:
+        if _state["debug"] or "--debug" in args:
+            raise
+        typer.secho(f"error: {e}", fg="red", err=True)
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    return 0
+
+
+def run() -> None:  # pragma: no cover - console entry
+    sys.exit(main())
