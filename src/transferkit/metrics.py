@@ -25,6 +25,7 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_n
     for avg in ("macro", "weighted"):
         ap, ar, af, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=avg, zero_division=0)
         out[f"{avg}_precision"], out[f"{avg}_recall"], out[f"{avg}_f1"] = float(ap), float(ar), float(af)
+    # keys: accuracy, macro_f1, weighted_f1, macro_precision, ... (stable across run kinds)
     out["per_class"] = {
         name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
         for i, name in enumerate(label_names)

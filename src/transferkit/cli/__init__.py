@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
+COMMAND_MODULES = ("models", "data", "run", "finetune")
 
 
 @app.callback()
@@ -34,14 +35,21 @@ def _root(
 
 
 def _register() -> None:
-    # Importing a command module adds its commands to `app`.
-    from . import data, models, run  # noqa: F401
-    for optional in ("finetune",):
-        try:
-            __import__(f"{__name__}.{optional}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{optional}":
-                raise
+    # Importing a command module adds its commands to `app`; one module per command group.
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+def _one_line_warnings() -> None:
+    """Warnings about the user's data print as `warning: ...` lines, not Python's two-line format."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        typer.secho(f"warning: {message}", fg="yellow", err=True)
+
+    warnings.showwarning = show
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import TransferkitError
 
     _register()
+    _one_line_warnings()
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
     try:

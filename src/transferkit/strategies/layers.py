@@ -1,0 +1,74 @@
+"""Where each parameter sits in a pretrained encoder: embeddings, layer i, or the task head.
+
+Strategies that freeze or re-weight by depth (top-k, gradual unfreezing, layer-wise LR decay)
+need the same split, so it is computed here once, from parameter names. Hugging Face encoders
+name their blocks `<backbone>.encoder.layer.<i>.` (BERT, RoBERTa, DeBERTa), `.transformer.layer.<i>.`
+(DistilBERT) or `.layers.<i>.` (ModernBERT); everything outside the backbone (and BERT's pooler,
+which only the classification head uses) is the head.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from ..errors import ConfigError
+
+_LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+_PEFT_PREFIX = "base_model.model."
+
+
+@dataclass
+class LayerGroups:
+    """Parameter names by depth: embeddings at the bottom, then layers 0..N-1, then the head."""
+
+    embeddings: list[str] = field(default_factory=list)
+    layers: list[list[str]] = field(default_factory=list)
+    head: list[str] = field(default_factory=list)
+
+    def top_down(self) -> list[list[str]]:
+        """Groups from the head down to the embeddings (the order of unfreezing and LR decay)."""
+        return [self.head, *reversed(self.layers), self.embeddings]
+
+
+def _backbone_prefix(model: nn.Module) -> str:
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(inner, "base_model_prefix", "") or ""
+
+
+def layer_groups(model: nn.Module) -> LayerGroups:
+    prefix = _backbone_prefix(model)
+    groups = LayerGroups()
+    by_index: dict[int, list[str]] = {}
+    top_extras: list[str] = []
+    for name, _ in model.named_parameters():
+        inner = name.removeprefix(_PEFT_PREFIX)
+        in_backbone = bool(prefix) and inner.startswith(prefix + ".")
+        match = _LAYER_INDEX.search(inner)
+        if not in_backbone or ".pooler." in inner:
+            groups.head.append(name)
+        elif match:
+            by_index.setdefault(int(match.group(1)), []).append(name)
+        elif "embed" in inner:
+            groups.embeddings.append(name)
+        else:
+            top_extras.append(name)  # e.g. a final norm after the last block
+    if not by_index:
+        raise ConfigError(f"strategy: cannot find the transformer layers of {type(model).__name__} "
+                          "(layer-wise strategies need parameters named like encoder.layer.<i>)")
+    groups.layers = [by_index[i] for i in sorted(by_index)]
+    groups.layers[-1].extend(top_extras)
+    return groups
+
+
+def set_trainable(model: nn.Module, names: set[str]) -> None:
+    """requires_grad exactly for `names`; everything else is frozen."""
+    for name, param in model.named_parameters():
+        param.requires_grad_(name in names)
+
+
+def llrd_scales(groups: LayerGroups, factor: float) -> dict[str, float]:
+    """LR multiplier per parameter: 1 for the head, factor**d for the d-th group below it."""
+    return {name: factor ** depth for depth, group in enumerate(groups.top_down()) for name in group}

@@ -1,0 +1,155 @@
+"""Shared pytest fixtures. Each section belongs to one module's tests; keep them grouped."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Model sources (transferkit.sources): a real pulled cache, temp homes, no-network guard.
+# ---------------------------------------------------------------------------------------------
+
+# Persistent across runs (ignored by git), so wheels in <home>/wheels and built entries are
+# downloaded once; override with TRANSFERKIT_TEST_HOME.
+TEST_HOME = Path(os.environ.get("TRANSFERKIT_TEST_HOME") or REPO / ".cache" / "test-home")
+
+
+@pytest.fixture(scope="session")
+def pulled_home() -> Path:
+    """A TRANSFERKIT_HOME with minilm-l6 pulled; TRANSFERKIT_HOME points at it for the session.
+
+    Tests that need another home override it with monkeypatch (see `tk_home`); the session value
+    comes back when they finish.
+    """
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TRANSFERKIT_HOME", str(TEST_HOME))
+    mp.delenv("TRANSFERKIT_OFFLINE", raising=False)
+    from transferkit.sources import pull
+
+    pull("minilm-l6")
+    yield TEST_HOME
+    mp.undo()
+
+
+@pytest.fixture
+def tk_home(tmp_path, monkeypatch) -> Path:
+    """An empty, private TRANSFERKIT_HOME for one test (online mode)."""
+    home = tmp_path / "tk-home"
+    monkeypatch.setenv("TRANSFERKIT_HOME", str(home))
+    monkeypatch.delenv("TRANSFERKIT_OFFLINE", raising=False)
+    return home
+
+
+class NetworkBlocked(AssertionError):
+    """Raised by the `no_network` fixture on any connection attempt."""
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make every socket connection (and DNS lookup) fail loudly, proving offline code stays offline."""
+    attempts: list[object] = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:] if args else kwargs)
+        raise NetworkBlocked(f"network access attempted: {args[1:] if len(args) > 1 else args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts
+
+
+@pytest.fixture
+def hf_offline_restore(monkeypatch):
+    """Offline mode flips huggingface_hub's process-wide offline switch; put it back after the test."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)
+    monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0"))
+    return constants
+
+
+# ---------------------------------------------------------------------------------------------
+# Fine-tuning engine (transferkit.finetune, engine, strategies, tasks): a tiny random BERT
+# with its own WordPiece vocabulary, and a trivially learnable good/bad sentiment set.
+# ---------------------------------------------------------------------------------------------
+
+FT_GOOD = ["good", "great", "excellent", "wonderful", "fun", "lovely"]
+FT_BAD = ["bad", "awful", "terrible", "boring", "poor", "dull"]
+FT_FILLER = ["the", "movie", "film", "was", "is", "a", "very", "and", "plot", "acting", "really", "story",
+             "this", "it", "quite", "so", "ending", "music"]
+
+
+def ft_sentences(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """n sentences of 3-12 filler words plus one or two sentiment words; label = their polarity."""
+    import random
+
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = rng.choices(FT_FILLER, k=rng.randint(3, 12))
+        for _ in range(rng.randint(1, 2)):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(FT_GOOD if label == "pos" else FT_BAD))
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+def build_tiny_bert(folder: Path) -> Path:
+    """A random 2-layer BERT (hidden 32, 2 heads) saved as a Hugging Face folder with a tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + FT_GOOD + FT_BAD + FT_FILLER)}
+    tokenizer = BertTokenizer(vocab=vocab)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, pad_token_id=0)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_texts() -> dict[str, tuple[list[str], list[str]]]:
+    """split -> (texts, labels): 64 train, 24 validation, 24 test."""
+    return {"train": ft_sentences(64, 1), "validation": ft_sentences(24, 2), "test": ft_sentences(24, 3)}
+
+
+@pytest.fixture
+def tiny_csvs(tmp_path, tiny_texts) -> dict[str, Path]:
+    """The tiny splits as CSV files with text,label columns."""
+    import csv
+
+    paths = {}
+    for split, (texts, labels) in tiny_texts.items():
+        paths[split] = tmp_path / f"{split}.csv"
+        with open(paths[split], "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows(zip(texts, labels))
+    return paths
+
+
+@pytest.fixture
+def ft_env(tmp_path, monkeypatch) -> Path:
+    """A private TRANSFERKIT_HOME (token cache), no progress bars, offline."""
+    home = tmp_path / "tk-home"
+    monkeypatch.setenv("TRANSFERKIT_HOME", str(home))
+    monkeypatch.setenv("TRANSFERKIT_PROGRESS", "0")
+    monkeypatch.setenv("TRANSFERKIT_OFFLINE", "1")
+    return home
