@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -21,7 +22,7 @@ TEST_HOME = Path(os.environ.get("TRANSFERKIT_TEST_HOME") or REPO / ".cache" / "t
 
 
 @pytest.fixture(scope="session")
-def pulled_home() -> Path:
+def pulled_home() -> Iterator[Path]:
     """A TRANSFERKIT_HOME with minilm-l6 pulled; TRANSFERKIT_HOME points at it for the session.
 
     Tests that need another home override it with monkeypatch (see `tk_home`); the session value
@@ -147,9 +148,19 @@ def tiny_csvs(tmp_path, tiny_texts) -> dict[str, Path]:
 
 @pytest.fixture
 def ft_env(tmp_path, monkeypatch) -> Path:
-    """A private TRANSFERKIT_HOME (token cache), no progress bars, offline."""
+    """A private TRANSFERKIT_HOME (token cache), no progress bars, offline, one CPU thread.
+
+    One thread: on a shared 2-core machine two OpenMP threads per tiny matmul spend more time
+    waiting for each other than computing (20x slower); subprocesses inherit OMP_NUM_THREADS.
+    """
+    import torch
+
     home = tmp_path / "tk-home"
     monkeypatch.setenv("TRANSFERKIT_HOME", str(home))
     monkeypatch.setenv("TRANSFERKIT_PROGRESS", "0")
     monkeypatch.setenv("TRANSFERKIT_OFFLINE", "1")
-    return home
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield home
+    torch.set_num_threads(threads)

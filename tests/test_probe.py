@@ -44,12 +44,12 @@ def test_choose_c_prefers_validation_best_and_cv_without_validation():
 
 @pytest.fixture(scope="module")
 def small_reviews(tmp_path_factory, pulled_home):
-    """1500 real Rotten Tomatoes snippets (a packaged dataset), as a CSV."""
+    """3000 real Rotten Tomatoes snippets (a packaged dataset), as a CSV."""
     import pandas as pd
 
     from transferkit.data import pull_dataset
 
-    df = pd.read_csv(pull_dataset("rotten_tomatoes")).sample(n=1500, random_state=0)
+    df = pd.read_csv(pull_dataset("rotten_tomatoes")).sample(n=3000, random_state=0)
     path = tmp_path_factory.mktemp("rt") / "reviews.csv"
     df.to_csv(path, index=False)
     return path
@@ -61,9 +61,11 @@ def test_probe_real_model_end_to_end(tmp_path, small_reviews, pulled_home):
 
     out = tmp_path / "run"
     run = tk.probe("minilm-l6", str(small_reviews), output=out, batch_size=32)
-    val = run.metrics["validation"]
-    # A frozen sentence encoder separates fresh/rotten well above chance even on 1,200 examples (majority class: 58%).
-    assert val["accuracy"] > 0.7, val["accuracy"]
+    held_out = [run.metrics[s] for s in ("validation", "test")]
+    accuracy = sum(m["accuracy"] * m["n"] for m in held_out) / sum(m["n"] for m in held_out)
+    # Majority class: 58%; the probe on all 10k training snippets reaches 77%. 2,400 training examples and 600
+    # held out (standard error ~2 pt) must clear 68% -- a broken pipeline lands near 58%.
+    assert accuracy > 0.68, held_out
     saved = json.loads((out / "metrics.json").read_text())
     for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix"):
         assert key in saved
@@ -76,7 +78,7 @@ def test_probe_real_model_end_to_end(tmp_path, small_reviews, pulled_home):
 
     examples = load_texts(str(small_reviews), labels=tk.data.LabelMap(loaded.label_names))
     metrics = loaded.evaluate(examples)
-    assert metrics["n"] == 1500 and metrics["accuracy"] > 0.75
+    assert metrics["n"] == 3000 and metrics["accuracy"] > 0.72
 
 
 def test_probe_refuses_existing_output_before_work(tmp_path, small_reviews):

@@ -132,7 +132,7 @@ class FinetuneConfig(BaseModel):
     # Loading and merging ------------------------------------------------------------------
 
     @classmethod
-    def build(cls, *layers: dict[str, Any] | None, source: str = "settings") -> "FinetuneConfig":
+    def build(cls, *layers: dict[str, Any] | None) -> "FinetuneConfig":
         """Merge setting dicts (later wins, None values ignored) and validate into one config."""
         merged: dict[str, Any] = {}
         for layer in layers:
@@ -142,7 +142,7 @@ class FinetuneConfig(BaseModel):
         try:
             return cls(**merged)
         except ValidationError as e:
-            raise ConfigError(f"{source}: {describe_error(e)}") from None
+            raise ConfigError(describe_error(e)) from None
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -169,7 +169,16 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping of setting: value at the top level")
     # A saved run config carries bookkeeping keys that are not settings.
-    return {k: v for k, v in doc.items() if k not in ("kind", "runtime")}
+    settings = {str(k).replace("-", "_"): v for k, v in doc.items() if k not in ("kind", "run_info")}
+    for key in settings:
+        if key not in FinetuneConfig.model_fields:
+            raise ConfigError(f"{path}: {unknown_setting(key)}")
+    return settings
+
+
+def unknown_setting(name: str) -> str:
+    close = difflib.get_close_matches(name, FinetuneConfig.model_fields, n=1)
+    return f"unknown setting {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def describe_error(error: ValidationError) -> str:
@@ -178,9 +187,7 @@ def describe_error(error: ValidationError) -> str:
     field = ".".join(str(part) for part in first["loc"]) or "settings"
     name = str(first["loc"][0]) if first["loc"] else ""
     if first["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(name, FinetuneConfig.model_fields, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown setting {name!r}{hint}"
+        return unknown_setting(name)
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "value_error" and message.split(":")[0] in FinetuneConfig.model_fields:
         return message  # a model-level check that already names its field

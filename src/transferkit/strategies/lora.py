@@ -1,11 +1,30 @@
 """lora: low-rank adapters (peft) on the attention projections; the head trains fully.
 
+The head is everything outside the encoder blocks: the classifier and, for BERT, the pooler
+(sentence-transformers checkpoints often ship no pooler weights, so it starts random and must
+train). peft keeps trainable copies of these modules (modules_to_save).
+
 Only the adapters (r * (d_in + d_out) per adapted matrix) and the head train, so optimizer
 memory and checkpoints are tiny and the encoder cannot forget. On export the adapters are
 merged into the weights: the saved model is a plain Hugging Face model, no peft needed.
 """
 
+import warnings
+
 from . import Strategy, register_strategy
+from .layers import layer_groups
+
+
+def head_modules(model) -> list[str]:
+    """Module paths that hold the head's parameters: `classifier`, `bert.pooler`, ..."""
+    prefix = getattr(model, "base_model_prefix", "")
+    modules = []
+    for name in layer_groups(model).head:
+        parts = name.split(".")
+        module = ".".join(parts[:2]) if parts[0] == prefix else parts[0]
+        if module not in modules:
+            modules.append(module)
+    return modules
 
 
 @register_strategy("lora")
@@ -15,13 +34,17 @@ class LoRA(Strategy):
 
         cfg = self.config
         lora = LoraConfig(
-            task_type=TaskType.SEQ_CLS,  # marks the classification head as modules_to_save
+            task_type=TaskType.SEQ_CLS,
+            modules_to_save=head_modules(model),
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             lora_dropout=cfg.lora_dropout,
             target_modules=cfg.lora_target_modules,  # None: peft's default for the architecture
         )
-        return get_peft_model(model, lora)
+        with warnings.catch_warnings():
+            # peft still calls transformers' deprecated is_gradient_checkpointing: not the user's concern
+            warnings.simplefilter("ignore", FutureWarning)
+            return get_peft_model(model, lora)
 
     def lr_scales(self, model):
         cfg = self.config

@@ -9,6 +9,7 @@ Hugging Face folder whose config carries the label names (id2label / label2id).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -46,12 +47,21 @@ class TokenizedTexts:
         return self.flat[self.offsets[i]:self.offsets[i + 1]]
 
 
+def _tokenizer_fingerprint(tokenizer) -> bytes:
+    """A digest of what maps text to ids; truncation/padding state is left out because calling the
+    tokenizer changes it."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    spec.pop("truncation", None)
+    spec.pop("padding", None)
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).digest()
+
+
 def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """(flat ids, offsets), read from `cache_dir` when this tokenizer already saw these texts."""
     path = None
     if cache_dir is not None:
         key = hashlib.sha256(f"{_CACHE_FORMAT}|{max_length}|".encode())
-        key.update(hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).digest())
+        key.update(_tokenizer_fingerprint(tokenizer))
         for text in texts:
             key.update(text.encode("utf-8", "surrogatepass") + b"\x00")
         path = cache_dir / f"{key.hexdigest()[:32]}.npz"

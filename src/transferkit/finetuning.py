@@ -99,7 +99,7 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
     strategy = get_strategy(cfg.strategy)(cfg)
     accelerator = make_accelerator(cfg.device, find_unused_parameters=strategy.changes_trainable)
     dtype = resolve_precision(cfg.precision, accelerator.device)
-    run_dir, temporary = _prepare_run_dir(cfg, accelerator)
+    _check_run_dir(cfg, accelerator)
 
     data = task.load_data(train if train is not None else cfg.train,
                           validation if validation is not None else cfg.validation,
@@ -116,6 +116,7 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
         encoded = {name: task.encode(split, training=name == "train")
                    for name in ("train", "validation", "test") if (split := getattr(data, name)) is not None}
     set_seed(cfg.seed, device_specific=True)  # dropout: different per process, same per run
+    run_dir, temporary = _create_run_dir(cfg, accelerator)
 
     info = {"world_size": accelerator.num_processes, "device": str(accelerator.device),
             "precision": precision_name(dtype), "split": getattr(data, "split_info", None),
@@ -169,12 +170,12 @@ def _config_doc(cfg: FinetuneConfig, info: dict) -> dict:
     return {"kind": "finetune", **cfg.to_json(), "run_info": info}
 
 
-def _prepare_run_dir(cfg: FinetuneConfig, accelerator) -> tuple[Path, bool]:
-    """(run directory, is temporary); refuses to replace a run without overwrite, before any work."""
+def _check_run_dir(cfg: FinetuneConfig, accelerator) -> None:
+    """Refuse to replace a run without --overwrite, or to resume another kind of run: before any work."""
     if cfg.output is None:
         if accelerator.num_processes > 1:
             raise ConfigError("invalid output: several processes need a shared --output directory")
-        return Path(tempfile.mkdtemp(prefix="transferkit-finetune-")), True
+        return
     run_dir = Path(cfg.output)
     if cfg.resume and (run_dir / "config.json").is_file():
         kind = read_json(run_dir / "config.json").get("kind")
@@ -182,10 +183,16 @@ def _prepare_run_dir(cfg: FinetuneConfig, accelerator) -> tuple[Path, bool]:
             raise TransferkitError(f"{run_dir} holds a {kind} run, not a finetune run; cannot resume it")
     elif not cfg.resume:
         check_output_dir(run_dir, cfg.overwrite)
-        if accelerator.is_main_process and run_dir.exists() and cfg.overwrite:
-            shutil.rmtree(run_dir)
-    accelerator.wait_for_everyone()
+
+
+def _create_run_dir(cfg: FinetuneConfig, accelerator) -> tuple[Path, bool]:
+    """(run directory, is temporary), created once data and model have loaded."""
+    if cfg.output is None:
+        return Path(tempfile.mkdtemp(prefix="transferkit-finetune-")), True
+    run_dir = Path(cfg.output)
     if accelerator.is_main_process:
+        if cfg.overwrite and not cfg.resume and run_dir.exists():
+            shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     return run_dir, False

@@ -1,0 +1,158 @@
+"""The one interface every image backbone obeys (native, or wrapped from timm).
+
+    model = create_backbone("mobilenet-v2")           # ImageBackbone, eval-ready, ImageNet head
+    feats = model.forward_features(x)                 # [B, num_features], pooled
+    logits = model(x)                                 # [B, num_classes]
+    model.reset_head(10)                              # fresh nn.Linear(num_features, 10)
+    for group in model.layer_groups(): ...            # stem, stages..., head conv, classifier
+
+A subclass builds its modules with the upstream parameter names (so the original state dict
+loads with strict=True) and implements `forward_map` (the unpooled final feature map) plus the
+`_head_path` attribute naming its classifier Linear; pooling, dropout, the head, `reset_head`
+and the config live here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a backbone expects: a square `image_size` crop of an image whose shorter side was
+    resized to `resize_size`, pixels in [0, 1] normalised per channel with mean/std."""
+
+    image_size: int = 224
+    resize_size: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"  # bilinear | bicubic | nearest
+
+    @classmethod
+    def from_image_input(cls, inputs: Any) -> "InputSpec":
+        """From a `transferkit.sources.ImageInput` (the catalog's spec) or any object with its fields."""
+        return cls(image_size=int(inputs.image_size), resize_size=int(inputs.resize_size),
+                   mean=tuple(float(v) for v in inputs.mean), std=tuple(float(v) for v in inputs.std),
+                   interpolation=str(inputs.interpolation))
+
+    @property
+    def crop_pct(self) -> float:
+        return self.image_size / self.resize_size
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+
+class LayerGroup(NamedTuple):
+    """One depth level of a backbone. `module` holds exactly the group's parameters (it may be a
+    container made for the occasion: it is not registered in the backbone, the state dict is unchanged)."""
+
+    name: str
+    module: nn.Module
+
+
+def group_of(*modules: nn.Module) -> nn.Module:
+    """A container over existing modules (not registered anywhere) for a LayerGroup."""
+    return modules[0] if len(modules) == 1 else nn.ModuleList(modules)
+
+
+class ImageBackbone(nn.Module):
+    """Base class: subclasses set `num_features`, `_head_path`, `input_spec` and build the layers."""
+
+    architecture: str = ""
+    num_features: int
+    num_classes: int
+    input_spec: InputSpec
+    _head_path: str  # dotted path of the classifier Linear, e.g. "classifier.1" or "_fc"
+    _first_conv: str
+
+    def __init__(self, *, name: str, input_spec: InputSpec | None, drop_rate: float) -> None:
+        super().__init__()
+        self.name = name
+        self.input_spec = input_spec or InputSpec()
+        self.drop_rate = drop_rate
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    # -- what subclasses provide -------------------------------------------------------------------
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] normalised images -> [B, num_features, h, w] final feature map."""
+        raise NotImplementedError
+
+    def _groups(self) -> list[LayerGroup]:
+        """Stem, stages, final conv (everything but the classifier), from input to output."""
+        raise NotImplementedError
+
+    # -- the uniform interface ---------------------------------------------------------------------
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] -> pooled features [B, num_features] (what a linear probe or a new head sees)."""
+        return torch.flatten(self.pool(self.forward_map(x)), 1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        if self.drop_rate > 0:
+            features = nn.functional.dropout(features, p=self.drop_rate, training=self.training)
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    @property
+    def head(self) -> nn.Module:
+        """The classifier: nn.Linear(num_features, num_classes), or nn.Identity when num_classes == 0."""
+        return self.get_submodule(self._head_path)
+
+    def reset_head(self, num_classes: int) -> nn.Module:
+        """Replace the classifier by a freshly initialised one (num_classes=0: identity, logits = features)."""
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        new: nn.Module = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        if isinstance(new, nn.Linear):
+            nn.init.normal_(new.weight, std=0.01)
+            nn.init.zeros_(new.bias)
+        old = self.head
+        if isinstance(old, nn.Linear):
+            new = new.to(device=old.weight.device, dtype=old.weight.dtype)
+        parent_path, _, attr = self._head_path.rpartition(".")
+        parent = self.get_submodule(parent_path) if parent_path else self
+        if isinstance(parent, nn.Sequential):
+            parent[int(attr)] = new
+        else:
+            setattr(parent, attr, new)
+        self.num_classes = num_classes
+        return new
+
+    def layer_groups(self) -> list[LayerGroup]:
+        """Ordered module groups from input to output, the classifier last; every parameter is in
+        exactly one group (used for freezing top-k, gradual unfreezing and layer-wise LR decay)."""
+        return [*self._groups(), LayerGroup("head", self.head)]
+
+    def layer_group_names(self) -> list[list[str]]:
+        """The same groups as parameter names of this backbone (as in named_parameters())."""
+        names = {id(p): n for n, p in self.named_parameters()}
+        return [[names[id(p)] for p in group.module.parameters()] for group in self.layer_groups()]
+
+    @property
+    def default_cfg(self) -> dict[str, Any]:
+        """timm-style description: input size, normalisation, classifier and first conv names."""
+        spec = self.input_spec
+        return {"name": self.name, "architecture": self.architecture, "num_classes": self.num_classes,
+                "num_features": self.num_features, "input_size": (3, spec.image_size, spec.image_size),
+                "resize_size": spec.resize_size, "crop_pct": round(spec.crop_pct, 4), "mean": spec.mean,
+                "std": spec.std, "interpolation": spec.interpolation, "classifier": self._head_path,
+                "first_conv": self._first_conv, "drop_rate": self.drop_rate,
+                "layer_groups": [g.name for g in self.layer_groups()]}
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round channels to a multiple of `divisor`, never more than 10% down (TF/torchvision rule)."""
+    min_value = min_value or divisor
+    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * value else new
