@@ -80,7 +80,7 @@ def test_predict_and_evaluate_files(probe_run, pulled_home):
     r = cli("predict", probe_run / "run", "--input", probe_run / "reviews.csv", "--output", probe_run / "p.jsonl", env=env)
     assert r.returncode == 0, r.stderr
     pred = pd.read_json(probe_run / "p.jsonl", lines=True)
-    assert len(pred) == 300 and {"row", "label", "score", "p_negative", "p_positive"} <= set(pred.columns)
+    assert len(pred) == 300 and {"row", "prediction", "score", "p_negative", "p_positive"} <= set(pred.columns)
     assert np.allclose(pred["p_negative"] + pred["p_positive"], 1, atol=1e-5)
     r = cli("predict", probe_run / "run", "--input", probe_run / "reviews.csv", "--output", probe_run / "p.jsonl", env=env)
     assert r.returncode == 2 and "--overwrite" in r.stderr

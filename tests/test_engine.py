@@ -194,10 +194,17 @@ def test_resume_refuses_another_run_kind(tiny_bert, tiny_csvs, tmp_path):
         finetune(str(tiny_bert), str(tiny_csvs["train"]), output=tmp_path / "probe", resume=True, **FAST)
 
 
-def test_two_processes_under_torchrun(tiny_bert, tiny_csvs, tmp_path):
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+    # accelerate's multi-process launcher is named multi_gpu; `--cpu` would silently run one process.
+    "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"],
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_processes(tiny_bert, tiny_csvs, tmp_path, launcher):
     output = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "transferkit", "finetune", "--model", str(tiny_bert), "--train", str(tiny_csvs["train"]),
+    command = [sys.executable, *LAUNCHERS[launcher], "-m", "transferkit", "finetune", "--model", str(tiny_bert), "--train", str(tiny_csvs["train"]),
                "--validation", str(tiny_csvs["validation"]), "--output", str(output), "--epochs", "2",
                "--batch-size", "8", "--lr", "3e-3", "--log-every", "1", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -72,9 +72,22 @@ class FinetuneConfig(BaseModel):
     augment_swap: float = Field(0.0, ge=0, lt=1, description="Augmentation: probability to swap each token with a neighbour.")
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop after this many evaluations without improvement; best weights are restored.")
-    early_stopping_metric: str = Field("macro_f1", description="Validation metric for early stopping (loss is minimised).")
+    early_stopping_metric: str | None = Field(
+        None, description="Validation metric for early stopping, loss is minimised (default: the task's, "
+                          "macro_f1 for text-classification, f1 for token-classification).")
     early_stopping_min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
     eval_every: int | None = Field(None, ge=1, description="Also evaluate every N steps (always at epoch end).")
+
+    # Token classification (NER); other tasks ignore these.
+    tag_column: int = Field(-1, description="token-classification: CoNLL column with the tag (0 is the token, -1 the last).")
+    tag_scheme: Literal["auto", "iob1", "iob2", "bio", "bioes", "iobes"] = Field(
+        "auto", description="token-classification: tagging scheme of the files (auto: detected); IOB2 inside.")
+    repair_tags: bool = Field(False, description="token-classification: turn an I- tag that starts an entity into B- "
+                                                 "instead of failing.")
+    label_all_subwords: bool = Field(False, description="token-classification: train every sub-word of a word, not "
+                                                        "only the first (B- continues as I-).")
+    window_stride: int | None = Field(None, ge=0, description="token-classification: sub-words shared by the "
+                                      "overlapping windows a long sentence is cut into (default max_length/4).")
 
     # Engine.
     max_length: int = Field(128, ge=4, le=8192, description="Truncate texts to this many tokens.")
@@ -176,8 +189,16 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     return settings
 
 
+# Hugging Face TrainingArguments spellings users bring along.
+_HF_NAMES = {"learning_rate": "lr", "num_train_epochs": "epochs", "per_device_train_batch_size": "batch_size",
+             "per_device_eval_batch_size": "eval_batch_size", "gradient_accumulation_steps": "grad_accum",
+             "lr_scheduler_type": "schedule", "max_seq_length": "max_length", "output_dir": "output",
+             "model_name_or_path": "model", "save_steps": "save_every", "logging_steps": "log_every",
+             "eval_steps": "eval_every", "label_smoothing_factor": "label_smoothing"}
+
+
 def unknown_setting(name: str) -> str:
-    close = difflib.get_close_matches(name, FinetuneConfig.model_fields, n=1)
+    close = [_HF_NAMES[name]] if name in _HF_NAMES else difflib.get_close_matches(name, FinetuneConfig.model_fields, n=1)
     return f"unknown setting {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 

@@ -120,7 +120,10 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
 
     info = {"world_size": accelerator.num_processes, "device": str(accelerator.device),
             "precision": precision_name(dtype), "split": getattr(data, "split_info", None),
-            "sizes": {name: len(ds) for name, ds in encoded.items()}}
+            "sizes": {name: len(ds) for name, ds in encoded.items()},
+            "parameters": sum(p.numel() for p in network.parameters()),
+            # At the start: gradual unfreezing trains more later.
+            "trainable_parameters": sum(p.numel() for p in network.parameters() if p.requires_grad)}
     main = accelerator.is_main_process
     if main:
         atomic_write_json(run_dir / "config.json", _config_doc(cfg, info))

@@ -64,6 +64,13 @@ class JsonlLogger(Callback):
 
 class TensorBoardLogger(Callback):
     def __init__(self, log_dir: str | Path):
+        import importlib.util
+
+        from ..errors import ConfigError
+
+        if importlib.util.find_spec("tensorboard") is None:  # fail before training, not after the first epoch
+            raise ConfigError("invalid tensorboard: the tensorboard package is not installed; "
+                              "pip install 'transferkit[tensorboard]' or drop --tensorboard")
         self.log_dir = Path(log_dir)
         self._writer = None
 

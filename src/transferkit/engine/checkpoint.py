@@ -12,16 +12,16 @@ previous checkpoint intact; the newest K are kept.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from .._io import atomic_file
 
 _STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
 
@@ -50,18 +50,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        torch.save(obj, f)
 
 
 class Checkpointer:

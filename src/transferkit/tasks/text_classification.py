@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from .._io import atomic_file
 from ..augment import augment_tokens
 from ..batching import pad, sorted_batches, tokenize
 from ..errors import ConfigError, DataError, TransferkitError
@@ -73,11 +73,8 @@ def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int, cache_dir:
     np.cumsum([len(x) for x in ids], out=offsets[1:])
     flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1]))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as f:
             np.savez(f, flat=flat, offsets=offsets)
-        os.replace(tmp, path)
     return flat, offsets
 
 
