@@ -22,7 +22,7 @@ from _common import peak_rss_mb, save, sst2_dir
 # Learning rates per strategy: what trains decides the step size that works (a frozen encoder
 # tolerates a much larger head LR; LoRA adapters start at zero and need a larger LR).
 STRATEGY_SETTINGS = {
-    "full": {"lr": 5e-5},
+    "full": {"lr": 1e-4},
     "head-only": {"lr": 2e-3},
     "top-k": {"lr": 1e-4, "top_k": 2},
     "gradual-unfreeze": {"lr": 1e-4, "unfreeze_every": 1, "unfreeze_unit": "step"},
@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--train-limit", type=int, default=None, help="seeded subset of the train set (default: all)")
     ap.add_argument("--strategy-budget", type=int, default=8000, help="train examples per strategy run (0: skip)")
     ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument("--name", default="finetune_sst2", help="results file name (benchmarks/results/NAME.json)")
     args = ap.parse_args()
 
     result: dict = {"model": args.model, "settings": vars(args)}
@@ -110,7 +111,7 @@ def main() -> None:
             rows.append(in_child(run_transferkit, args, strategy, settings, args.strategy_budget, 1))
             print(strategy, rows[-1], flush=True)
         result["strategies"] = {"train_examples": args.strategy_budget, "epochs": 1, "rows": rows}
-    save("finetune_sst2", result)
+    save(args.name, result)
 
 
 if __name__ == "__main__":

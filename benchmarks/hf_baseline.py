@@ -39,7 +39,9 @@ def hf_trainer_text_classification(model_path, train_texts, train_labels, eval_t
     evals = ListDataset(tok(list(eval_texts), truncation=True, max_length=max_length), eval_labels)
     args = TrainingArguments(output_dir=out_dir, per_device_train_batch_size=batch_size,
                              per_device_eval_batch_size=64, learning_rate=lr, num_train_epochs=epochs,
-                             weight_decay=weight_decay, warmup_ratio=warmup_ratio, lr_scheduler_type="linear",
+                             weight_decay=weight_decay, lr_scheduler_type="linear",
+                             # transformers 5 dropped warmup_ratio; a float warmup_steps < 1 is the fraction
+                             warmup_steps=warmup_ratio,
                              eval_strategy="no", save_strategy="no", report_to="none", seed=seed,
                              logging_steps=200, use_cpu=not torch.cuda.is_available(), disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tok))

@@ -164,3 +164,84 @@ def ft_env(tmp_path, monkeypatch) -> Path:
     torch.set_num_threads(1)
     yield home
     torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Token classification (transferkit.ner, tasks/token_classification.py): a tiny BERT whose
+# vocabulary splits some names into sub-words, and a learnable person/location tagging set.
+# ---------------------------------------------------------------------------------------------
+
+NER_PER = ["alice", "bob", "carol", "dave", "erin"]
+NER_LOC = ["paris", "london", "berlin", "rome", "oslo"]
+NER_FILLER = ["the", "met", "in", "went", "to", "and", "visited", "lives", "near", "yesterday", "with", "today"]
+# Words the tokenizer splits: "newyork" -> new ##york (a LOC), "smithson" -> smith ##son (a PER surname).
+NER_SUBWORDS = ["new", "##york", "smith", "##son"]
+
+
+def ner_sentences(n: int, seed: int) -> tuple[list[list[str]], list[list[str]]]:
+    """n sentences mixing filler words, persons (1-2 tokens) and locations, with IOB2 tags."""
+    import random
+
+    rng = random.Random(seed)
+    sentences, tags = [], []
+    for _ in range(n):
+        words, labels = [], []
+        for _ in range(rng.randint(2, 5)):
+            roll = rng.random()
+            if roll < 0.3:
+                person = [rng.choice(NER_PER)] + (["smithson"] if rng.random() < 0.3 else [])
+                words += person
+                labels += ["B-PER"] + ["I-PER"] * (len(person) - 1)
+            elif roll < 0.55:
+                words.append(rng.choice(NER_LOC + ["newyork"]))
+                labels.append("B-LOC")
+            else:
+                k = rng.randint(1, 3)
+                words += rng.choices(NER_FILLER, k=k)
+                labels += ["O"] * k
+        sentences.append(words)
+        tags.append(labels)
+    return sentences, tags
+
+
+def build_tiny_ner_bert(folder: Path) -> Path:
+    """Like build_tiny_bert, with the NER vocabulary (and max_position_embeddings 64)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {t: i for i, t in enumerate(specials + NER_PER + NER_LOC + NER_FILLER + NER_SUBWORDS + [".", ","])}
+    tokenizer = BertTokenizer(vocab=vocab)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, pad_token_id=0)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_bert(tmp_path_factory) -> Path:
+    return build_tiny_ner_bert(tmp_path_factory.mktemp("tiny-ner-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_ner() -> dict[str, tuple[list[list[str]], list[list[str]]]]:
+    """split -> (token lists, IOB2 tag lists): 96 train, 32 validation, 32 test."""
+    return {"train": ner_sentences(96, 1), "validation": ner_sentences(32, 2), "test": ner_sentences(32, 3)}
+
+
+def write_conll(path: Path, sentences, tags, extra_column: bool = False) -> Path:
+    """A CoNLL file (token [POS] tag), with a -DOCSTART- header like CoNLL-2003."""
+    lines = ["-DOCSTART- -X- O" if extra_column else "-DOCSTART- O", ""]
+    for words, labels in zip(sentences, tags):
+        lines += [f"{w} X {t}" if extra_column else f"{w}\t{t}" for w, t in zip(words, labels)] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_ner_files(tmp_path, tiny_ner) -> dict[str, Path]:
+    """The tiny NER splits as 3-column CoNLL files (token POS tag)."""
+    return {split: write_conll(tmp_path / f"{split}.conll", *data, extra_column=True)
+            for split, data in tiny_ner.items()}

@@ -104,6 +104,18 @@ class FinetuneConfig(BaseModel):
     progress: bool = Field(True, description="Show a progress bar.")
     cache_tokens: bool = Field(True, description="Cache tokenised data under $TRANSFERKIT_HOME/cache/tokens.")
 
+    # Images (task image-classification; text tasks ignore these).
+    pretrained: bool = Field(True, description="Images: start from the pretrained weights (--no-pretrained: random init).")
+    image_size: int | None = Field(None, ge=16, le=1024, description="Images: crop size in pixels (default: the backbone's).")
+    bad_images: Literal["skip", "error"] = Field("skip", description="Images: skip unreadable images with a warning, or stop.")
+    image_augment: bool = Field(True, description="Images: augment training batches (crop, flip, colour, ...).")
+    crop_scale: float = Field(0.35, gt=0, le=1, description="Images: smallest random-resized-crop area (1: no crop).")
+    hflip: bool = Field(True, description="Images: random horizontal flips (turn off for digits or text).")
+    color_jitter: float = Field(0.2, ge=0, lt=1, description="Images: brightness/contrast/saturation jitter.")
+    randaugment: int = Field(0, ge=0, le=4, description="Images: RandAugment ops per image, light magnitude (0: off).")
+    mixup: float = Field(0.0, ge=0, description="Images: mixup Beta alpha (0: off; e.g. 0.2).")
+    cutmix: float = Field(0.0, ge=0, description="Images: cutmix Beta alpha (0: off; e.g. 1.0).")
+
     @field_validator("lora_target_modules", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

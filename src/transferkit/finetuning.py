@@ -161,6 +161,9 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
 def _model_folder(ref: str) -> Path:
     from .sources import resolve_model
 
+    if ref.startswith("timm:"):  # timm builds its own weights; the image task reads cfg.model
+        return Path(ref)
+
     return Path(resolve_model(ref).path)
 
 

@@ -1,4 +1,9 @@
-"""`predict` and `evaluate` over any run kind (see runs.load_run)."""
+"""`predict` and `evaluate` over any run kind (see runs.load_run).
+
+Each run's predictor knows how to read its inputs and shape its outputs (texts -> labels,
+texts -> entities, images -> labels); this module adds what every kind shares: loading the run,
+output names, refusing to overwrite, and where evaluation results are kept.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +13,22 @@ from typing import Sequence
 
 import numpy as np
 
-from ._io import atomic_write_json, write_table
+from ._io import atomic_write_json
+from .errors import TransferkitError
 from .runs import load_run
 
 
-def _label_map(predictor):
-    from .data import LabelMap
-
-    return LabelMap(list(predictor.label_names))
+def predict_texts(run_dir: str | os.PathLike, texts: Sequence[str]):
+    return load_run(run_dir).show_predictions(list(texts))
 
 
-def _is_token_run(predictor) -> bool:
-    """Token-classification runs predict entities, not one class per text."""
-    return getattr(predictor, "task", None) == "token-classification"
-
-
-def predict_texts(run_dir: str | os.PathLike, texts: Sequence[str]) -> np.ndarray:
-    from .report import print_predictions
-
-    predictor = load_run(run_dir)
-    if _is_token_run(predictor):  # entities per text, as JSON lines
-        from .ner.outputs import print_entities
-
-        entities = predictor.predict_entities(list(texts))
-        print_entities(texts, entities)
-        return entities
-    probs = predictor.predict_proba(list(texts))
-    print_predictions(texts, probs, predictor.label_names)
-    return probs
-
-
-def predictions_frame(predictor, examples, probs: np.ndarray):
+def predictions_frame(label_names: Sequence[str], rows, columns: dict, probs: np.ndarray):
+    """row, the given input columns, prediction, score and one p_LABEL column per class."""
     import pandas as pd
 
-    names = predictor.label_names
-    df = pd.DataFrame({"row": examples.rows, "text": examples.texts,
-                       "prediction": [names[i] for i in probs.argmax(1)], "score": probs.max(1)})
-    for i, name in enumerate(names):
+    df = pd.DataFrame({"row": rows, **columns, "prediction": [label_names[i] for i in probs.argmax(1)],
+                       "score": probs.max(1)})
+    for i, name in enumerate(label_names):
         df[f"p_{name}"] = probs[:, i]
     return df
 
@@ -53,38 +37,21 @@ def predict_file(run_dir, data: str, output: str | os.PathLike | None, *, text_c
                  overwrite=False) -> Path:
     from rich.console import Console
 
-    from .data import load_texts
-    from .errors import TransferkitError
-
     predictor = load_run(run_dir)
-    if _is_token_run(predictor):  # JSON lines of entities; it picks its own default output name
-        from .ner.outputs import predict_ner_file
-
-        return predict_ner_file(predictor, data, output, text_column=text_column, drop_invalid=drop_invalid,
-                                overwrite=overwrite)
     data_path = Path(data)
-    output = Path(output) if output else data_path.with_name(f"{data_path.stem}.predictions.csv")
+    output = Path(output) if output else data_path.with_name(data_path.stem + predictor.prediction_suffix)
     if output.exists() and not overwrite:
         raise TransferkitError(f"{output} already exists; choose another --output or pass --overwrite")
-    examples = load_texts(data, text_column=text_column, require_labels=False, drop_invalid=drop_invalid)
-    probs = predictor.predict_proba(examples.texts)
-    write_table(predictions_frame(predictor, examples, probs), output)
-    Console(stderr=True).print(f"{len(examples)} predictions → {output}")
+    count = predictor.write_predictions(data, output, text_column=text_column, drop_invalid=drop_invalid)
+    Console(stderr=True).print(f"{count} predictions → {output}")
     return output
 
 
 def evaluate_file(run_dir, data: str, output: str | os.PathLike | None = None, *, text_column=None,
                   label_column=None, drop_invalid=False) -> tuple[dict, Path]:
-    from .data import load_texts
-
     predictor = load_run(run_dir)
-    if _is_token_run(predictor):
-        from .ner.outputs import evaluate_ner_file
-
-        return evaluate_ner_file(predictor, data, output)
-    examples = load_texts(data, text_column=text_column, label_column=label_column, labels=_label_map(predictor),
-                          require_labels=True, drop_invalid=drop_invalid)
-    metrics = predictor.evaluate(examples)
+    metrics = predictor.evaluate_data(data, text_column=text_column, label_column=label_column,
+                                      drop_invalid=drop_invalid)
     metrics["data"] = str(data)
     name = Path(str(data).replace(":", "_")).name
     output = Path(output) if output else Path(run_dir) / "evaluations" / f"{Path(name).stem or name}.json"

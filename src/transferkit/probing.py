@@ -105,6 +105,10 @@ class ProbeRun(Predictor):
 @register_run_kind("probe")
 def load(run_dir: Path) -> ProbeRun:
     config = read_json(run_dir / "config.json")
+    if config.get("task") == "image-classification":
+        from .vision.runs import load_probe
+
+        return load_probe(run_dir, config)
     enc = TextEncoder.from_ref(config["model"], pooling=config["pooling"], max_length=config["max_length"],
                                batch_size=config["batch_size"])
     return ProbeRun(enc, LinearHead.load(run_dir / "head.safetensors"), read_json(run_dir / "labels.json")["names"],
@@ -115,9 +119,20 @@ def probe(model: str, train: str, validation: str | None = None, test: str | Non
           output: str | os.PathLike | None = None, overwrite: bool = False, text_column: str | None = None,
           label_column: str | None = None, pooling: str = "mean", max_length: int = 256, batch_size: int = 64,
           Cs: Sequence[float] = DEFAULT_CS, seed: int = 42, drop_invalid: bool = False,
-          precision: str = "fp32") -> ProbeRun:
-    """Fit a probe; save it to `output` when given. Returns the run (predict/evaluate/save)."""
+          precision: str = "fp32", image_size: int | None = None) -> ProbeRun:
+    """Fit a probe; save it to `output` when given. Returns the run (predict/evaluate/save).
+
+    An image backbone (mobilenet-v2, timm:NAME, ...) probes images instead: see vision.runs.probe_images.
+    """
     from .data import load_text_splits
+    from .vision.registry import is_backbone
+
+    if is_backbone(model):
+        from .vision.runs import probe_images
+
+        return probe_images(model, train, validation, test, output=output, overwrite=overwrite,
+                            image_size=image_size, batch_size=batch_size, Cs=Cs, seed=seed,
+                            path_column=text_column, label_column=label_column)
 
     if output is not None:
         check_output_dir(output, overwrite)  # fail before any work

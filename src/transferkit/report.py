@@ -18,8 +18,13 @@ def print_metrics(metrics: dict, title: str = "metrics") -> None:
     from rich.table import Table
 
     con = _console()
-    con.print(f"[bold]{title}[/]  accuracy [bold green]{metrics['accuracy']:.4f}[/]  "
-              f"macro F1 [bold]{metrics['macro_f1']:.4f}[/]  (n={metrics.get('n', '?')})")
+    if "entities" in metrics:  # token classification: the headline is entity-level (seqeval)
+        con.print(f"[bold]{title}[/]  entity F1 [bold green]{metrics['f1']:.4f}[/] (P {metrics['precision']:.4f}, "
+                  f"R {metrics['recall']:.4f})  macro F1 {metrics['macro_f1']:.4f}  "
+                  f"token accuracy {metrics['accuracy']:.4f}  (n={metrics.get('n', '?')})")
+    else:
+        con.print(f"[bold]{title}[/]  accuracy [bold green]{metrics['accuracy']:.4f}[/]  "
+                  f"macro F1 [bold]{metrics['macro_f1']:.4f}[/]  (n={metrics.get('n', '?')})")
     per = Table(show_header=True, header_style="bold")
     for col in ("class", "precision", "recall", "f1", "support"):
         per.add_column(col, justify="left" if col == "class" else "right")

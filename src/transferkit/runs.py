@@ -52,6 +52,38 @@ class Predictor:
         pred = self.predict_proba(examples.texts).argmax(axis=1)
         return classification_metrics(examples.labels, pred, self.label_names)
 
+    # File-level entry points of `transferkit predict/evaluate` (predictions.py). A task whose
+    # inputs or outputs are not one text -> one label (entities, images) overrides these three.
+
+    prediction_suffix = ".predictions.csv"  # default output name: DATA.predictions.csv
+
+    def show_predictions(self, texts: Sequence[str]):
+        """Print predictions for `predict --text` and return them."""
+        from .report import print_predictions
+
+        probs = self.predict_proba(list(texts))
+        print_predictions(texts, probs, self.label_names)
+        return probs
+
+    def write_predictions(self, data: str, output: Path, *, text_column=None, drop_invalid=False) -> int:
+        """Predict every row of `data` into `output` (written atomically); returns the row count."""
+        from ._io import write_table
+        from .data import load_texts
+        from .predictions import predictions_frame
+
+        examples = load_texts(data, text_column=text_column, require_labels=False, drop_invalid=drop_invalid)
+        probs = self.predict_proba(examples.texts)
+        write_table(predictions_frame(self.label_names, examples.rows, {"text": examples.texts}, probs), output)
+        return len(examples)
+
+    def evaluate_data(self, data: str, *, text_column=None, label_column=None, drop_invalid=False) -> dict:
+        """Metrics of this run on a labelled file or dataset name."""
+        from .data import LabelMap, load_texts
+
+        examples = load_texts(data, text_column=text_column, label_column=label_column,
+                              labels=LabelMap(list(self.label_names)), require_labels=True, drop_invalid=drop_invalid)
+        return self.evaluate(examples)
+
 
 def load_run(run_dir: str | os.PathLike) -> Predictor:
     run_dir = Path(run_dir)

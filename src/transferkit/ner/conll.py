@@ -119,6 +119,8 @@ def read_conll(path: str | os.PathLike, *, tag_column: int = -1, scheme: str = "
             raise DataError(f"{label}: line {first} has one column (a token) but no tag column; write "
                             "'token tag' per line, separated by a space or tab")
         return NerExamples(tokens, None, lines, label, info={"columns": 1})
+    if not require_tags:  # prediction input: the other columns (POS, chunk, ...) need not be tags
+        return NerExamples(tokens, None, lines, label, info={"columns": width})
     if not -width <= tag_column < width or tag_column % width == 0:
         raise DataError(f"{label}: tag column {tag_column} does not exist or is the token column (lines have {width} "
                         f"columns, 0 = token); pick one of 1..{width - 1} or -1 for the last")

@@ -39,6 +39,9 @@ def _backbone_prefix(model: nn.Module) -> str:
 
 
 def layer_groups(model: nn.Module) -> LayerGroups:
+    if hasattr(model, "layer_group_names"):  # an image backbone names its own groups: stem, stages, head
+        *body, head = model.layer_group_names()
+        return LayerGroups(embeddings=body[0], layers=[list(g) for g in body[1:]], head=list(head))
     prefix = _backbone_prefix(model)
     groups = LayerGroups()
     by_index: dict[int, list[str]] = {}

@@ -33,8 +33,10 @@ class LoRA(Strategy):
         from peft import LoraConfig, TaskType, get_peft_model
 
         cfg = self.config
+        # peft's wrapper class follows the task type; a per-token head needs the token one.
+        token_head = type(model).__name__.endswith("ForTokenClassification")
         lora = LoraConfig(
-            task_type=TaskType.SEQ_CLS,
+            task_type=TaskType.TOKEN_CLS if token_head else TaskType.SEQ_CLS,
             modules_to_save=head_modules(model),
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,

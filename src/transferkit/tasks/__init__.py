@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ConfigError
 
 TASKS: dict[str, type["Task"]] = {}
-_BUILTIN_MODULES = ("text_classification",)
+_BUILTIN_MODULES = ("text_classification", "token_classification", "image_classification")
 
 
 def register_task(name: str):
@@ -46,6 +46,8 @@ class Task:
     name: str
     # Metrics `evaluate` returns; early stopping may watch any of them.
     metric_names: tuple[str, ...] = ()
+    # What early stopping watches when --early-stopping-metric is not given.
+    default_metric: str = "macro_f1"
 
     def __init__(self, config):
         self.config = config
@@ -53,6 +55,8 @@ class Task:
     def check_config(self) -> None:
         """Reject task-specific settings that cannot work, before any data or model is loaded."""
         metric = self.config.early_stopping_metric
+        if metric is None:  # resolved here, so the saved config names the metric that was used
+            metric = self.config.early_stopping_metric = self.default_metric
         if metric not in self.metric_names:
             raise ConfigError(f"invalid early_stopping_metric: {metric!r}; choose from {', '.join(self.metric_names)}")
 

@@ -14,7 +14,7 @@ and the config live here once.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
 import torch
@@ -45,6 +45,17 @@ class InputSpec:
     @property
     def crop_pct(self) -> float:
         return self.image_size / self.resize_size
+
+    def resized(self, image_size: int | None) -> "InputSpec":
+        """The same preprocessing at another crop size (same crop fraction): e.g. 64 px for 28 px digits."""
+        if not image_size or image_size == self.image_size:
+            return self
+        return replace(self, image_size=int(image_size), resize_size=int(round(image_size / self.crop_pct)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "InputSpec":
+        return cls(int(d["image_size"]), int(d["resize_size"]), tuple(d["mean"]), tuple(d["std"]),
+                   str(d.get("interpolation", "bilinear")))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -103,6 +114,18 @@ class ImageBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def train(self, mode: bool = True) -> "ImageBackbone":
+        """Like nn.Module.train, but a BatchNorm whose parameters are all frozen stays in eval mode:
+        a frozen layer (head-only, top-k) must not drift its running statistics towards the new data."""
+        super().train(mode)
+        if mode:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    params = list(module.parameters(recurse=False))
+                    if params and not any(p.requires_grad for p in params):
+                        module.eval()
+        return self
 
     @property
     def head(self) -> nn.Module:

@@ -1,0 +1,1 @@
+"""Token classification (NER): readers, tagging schemes, windows, metrics, the trained predictor."""

@@ -1,0 +1,163 @@
+"""Token classification end to end on a tiny BERT: CLI fine-tuning, the saved Hugging Face folder
+reloaded by plain transformers, predict (texts -> entities with character spans, files -> JSONL),
+evaluate, every strategy, long-sentence windows and the per-task early-stopping metric."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.usefixtures("ft_env")
+FAST = dict(task="token-classification", batch_size=8, lr=3e-3, max_length=24, progress=False)
+
+
+def tk_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "transferkit", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def ner_run(tmp_path_factory, tiny_ner_bert, tiny_ner):
+    """A token-classification run trained through the CLI on 3-column CoNLL files (trained once)."""
+    from conftest import write_conll
+
+    folder = tmp_path_factory.mktemp("ner-run")
+    files = {split: write_conll(folder / f"{split}.conll", *data, extra_column=True)
+             for split, data in tiny_ner.items()}
+    out = folder / "run"
+    env = {"TRANSFERKIT_HOME": str(folder / "home"), "TRANSFERKIT_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = tk_cli("finetune", "--task", "token-classification", "--model", str(tiny_ner_bert),
+                  "--train", str(files["train"]), "--validation", str(files["validation"]),
+                  "--test", str(files["test"]),
+                  "--tag-column", "-1", "--epochs", "8", "--batch-size", "8", "--lr", "0.003", "--max-length", "24",
+                  "--early-stopping-patience", "3", "--output", str(out), "--no-progress", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "saved to" in done.stdout
+    return out, files
+
+
+def test_cli_run_saves_config_labels_and_entity_metrics(ner_run):
+    run, _ = ner_run
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["kind"] == "finetune" and saved["task"] == "token-classification"
+    assert saved["early_stopping_metric"] == "f1"  # the task's default, resolved and recorded
+    assert json.loads((run / "labels.json").read_text()) == {"names": ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["split"] == "test" and set(metrics["by_split"]) == {"validation", "test"}
+    for key in ("f1", "precision", "recall", "macro_f1", "macro_precision", "macro_recall", "accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert set(metrics["per_class"]) == {"LOC", "PER"}
+    assert metrics["f1"] > 0.9 and metrics["accuracy"] > 0.9  # the tiny set is learnable
+    assert (run / "model" / "tokenizer.json").is_file()
+
+
+def test_plain_transformers_reload_gives_the_same_predictions(ner_run, tiny_ner):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    import transferkit as tk
+
+    run_dir, _ = ner_run
+    sentences = tiny_ner["test"][0][:8] + [["bob", "smithson", "lives", "near", "newyork"]]
+    model = AutoModelForTokenClassification.from_pretrained(run_dir / "model").eval()
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
+    enc = tokenizer(sentences, is_split_into_words=True, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        probs = torch.softmax(model(**enc).logits, -1).numpy()
+    plain_probs, plain_tags = [], []
+    for i, words in enumerate(sentences):  # the standard recipe: the first sub-word of each word
+        word_ids = enc.word_ids(i)
+        first = [word_ids.index(w) for w in range(len(words))]
+        plain_probs.append(probs[i, first])
+        plain_tags.append([model.config.id2label[int(k)] for k in probs[i, first].argmax(-1)])
+    run = tk.load(run_dir)
+    for ours, theirs in zip(run.word_probs(sentences), plain_probs):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    assert run.predict_tags(sentences) == plain_tags
+    assert plain_tags[-1] == ["B-PER", "I-PER", "O", "O", "B-LOC"]
+
+
+def test_predict_text_returns_entities_with_character_spans(ner_run):
+    run, _ = ner_run
+    text = "Yesterday alice  met bob smithson in newyork, today erin visited rome"
+    done = tk_cli("predict", str(run), "--text", text.lower(), "--text", "the and to")
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.strip().splitlines())
+    assert second == {"text": "the and to", "entities": []}
+    found = [(e["entity"], e["text"]) for e in first["entities"]]
+    assert found == [("PER", "alice"), ("PER", "bob smithson"), ("LOC", "newyork"), ("PER", "erin"), ("LOC", "rome")]
+    for entity in first["entities"]:
+        assert first["text"][entity["start"]:entity["end"]] == entity["text"] and 0 < entity["score"] <= 1
+
+
+def test_predict_files_and_evaluate(ner_run, tmp_path, capsys):
+    from transferkit.predictions import evaluate_file, predict_file
+
+    run, files = ner_run
+    out = predict_file(run, str(files["test"]), tmp_path / "pred.jsonl")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 32 and rows[0]["line"] == 3 and len(rows[0]["tags"]) == len(rows[0]["tokens"])
+    assert all(e.keys() >= {"entity", "start_token", "end_token", "score"} for r in rows for e in r["entities"])
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\nalice went to paris\nnothing here\n")
+    rows = [json.loads(line) for line in predict_file(run, str(texts), None).read_text().splitlines()]
+    assert [e["text"] for e in rows[0]["entities"]] == ["alice", "paris"] and rows[1]["entities"] == []
+    assert (tmp_path / "texts.predictions.jsonl").is_file()
+    metrics, path = evaluate_file(run, str(files["test"]))
+    assert path == run / "evaluations" / "test.json" and metrics["f1"] > 0.9
+    assert json.loads(path.read_text())["per_class"]["PER"]["support"] > 0
+
+
+@pytest.mark.parametrize("strategy,settings", [
+    ("full", {}), ("head-only", {}), ("top-k", {"top_k": 1}), ("gradual-unfreeze", {"unfreeze_unit": "step"}),
+    ("llrd", {"llrd": 0.8}), ("lora", {"lora_r": 4}),
+])
+def test_every_strategy_trains_a_token_model(tiny_ner_bert, tiny_ner, strategy, settings):
+    from transformers import BertForTokenClassification
+
+    from transferkit.finetuning import finetune
+
+    train = tuple(part[:32] for part in tiny_ner["train"])
+    run = finetune(str(tiny_ner_bert), train, tiny_ner["validation"], strategy=strategy, epochs=2, **FAST, **settings)
+    model = run.predictor.model
+    assert type(model) is BertForTokenClassification  # LoRA merged back into a plain model
+    assert run.info["steps"] == 8 and 0 <= run.metrics["validation"]["f1"] <= 1
+    trainable, total = run.info["trainable_parameters"], run.info["parameters"]
+    assert (trainable == total) == (strategy in ("full", "llrd", "gradual-unfreeze"))
+
+
+def test_long_sentences_train_and_predict_through_windows(tiny_ner_bert, tiny_ner):
+    from transferkit.finetuning import finetune
+
+    long = [sum(tiny_ner["train"][0][i:i + 6], []) for i in range(0, 96, 6)]
+    tags = [sum(tiny_ner["train"][1][i:i + 6], []) for i in range(0, 96, 6)]
+    assert max(map(len, long)) > 30
+    run = finetune(str(tiny_ner_bert), (long, tags), tiny_ner["validation"], epochs=1,
+                   **{**FAST, "max_length": 10, "window_stride": 2, "label_all_subwords": True})
+    assert run.info["sizes"]["train"] > 16 * 3  # windows, not sentences
+    predicted = run.predictor.predict_tags(long[:3])
+    assert [len(p) for p in predicted] == [len(s) for s in long[:3]]  # no token dropped
+
+
+def test_early_stopping_metric_defaults_per_task():
+    from transferkit.config import FinetuneConfig
+    from transferkit.errors import ConfigError
+    from transferkit.tasks import get_task
+
+    text = FinetuneConfig(tag_scheme="bioes", label_all_subwords=True)  # NER settings: ignored by text tasks
+    get_task("text-classification")(text).check_config()
+    assert text.early_stopping_metric == "macro_f1"
+    token = FinetuneConfig(task="token-classification")
+    get_task("token-classification")(token).check_config()
+    assert token.early_stopping_metric == "f1"
+    with pytest.raises(ConfigError, match="invalid early_stopping_metric: 'weighted_precision'"):
+        get_task("token-classification")(FinetuneConfig(task="token-classification",
+                                                        early_stopping_metric="weighted_precision")).check_config()
+    with pytest.raises(ConfigError, match="class_weights"):
+        get_task("token-classification")(FinetuneConfig(task="token-classification",
+                                                        class_weights="balanced")).check_config()

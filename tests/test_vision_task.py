@@ -1,0 +1,112 @@
+"""Image classification end to end: `finetune --task image-classification` through the CLI,
+predict/evaluate on the run, the image probe (text probe untouched), reproducible training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from transferkit.finetuning import finetune
+from transferkit.predictions import evaluate_file, predict_file
+from transferkit.runs import load_run
+
+pytestmark = pytest.mark.usefixtures("ft_env")
+METRIC_KEYS = {"accuracy", "macro_f1", "per_class", "confusion_matrix"}
+
+
+@pytest.fixture(scope="module")
+def mobilenet(pulled_home):
+    from transferkit.sources import pull
+
+    return pull("mobilenet-v2")  # passed as a folder: works offline in the private ft_env home
+
+
+def colour_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reddish vs bluish noisy 24x24 squares: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 90, size=(n, 24, 24, 3), dtype=np.uint8)
+    y = np.arange(n) % 2
+    X[y == 0, ..., 0] = 230
+    X[y == 1, ..., 2] = 230
+    return X, np.where(y == 0, "red", "blue")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    from PIL import Image
+
+    X, y = colour_images(40, 0)
+    for i, (img, label) in enumerate(zip(X, y)):
+        (tmp_path / "imgs" / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "imgs" / label / f"{i}.png")
+    return tmp_path / "imgs"
+
+
+def test_cli_finetune_then_predict_and_evaluate(mobilenet, folder, tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "transferkit", "finetune", "--task", "image-classification",
+                           "--model", str(mobilenet), "--train", str(folder), "--output", str(out),
+                           "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--lr", "0.003",
+                           "--strategy", "top-k", "--top-k", "1", "--randaugment", "1", "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == "image-classification" and config["image_size"] == 32
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics) and metrics["split"] == "test"
+    backbone = json.loads((out / "model" / "backbone.json").read_text())
+    assert backbone["backbone"] == "mobilenet-v2" and backbone["input_spec"]["image_size"] == 32
+
+    run = load_run(out)
+    one = str(next((folder / "red").iterdir()))
+    assert run.predict([one]) == ["red"] and run.predict_proba(one).shape == (1, 2)
+    written = predict_file(out, one, tmp_path / "one.csv")
+    import pandas as pd
+
+    assert pd.read_csv(written)["prediction"].tolist() == ["red"]
+    frame = pd.read_csv(predict_file(out, str(folder / "blue"), tmp_path / "blue.csv"))
+    assert len(frame) == 20 and (frame["prediction"] == "blue").mean() >= 0.9
+    result, path = evaluate_file(out, str(folder))
+    assert METRIC_KEYS <= set(result) and result["accuracy"] >= 0.9 and path.is_file()
+    assert result["confusion_matrix"]["labels"] == ["blue", "red"]
+    cli = [sys.executable, "-m", "transferkit"]
+    done = subprocess.run([*cli, "predict", str(out), "--input", one, "--output", str(tmp_path / "cli.csv")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert pd.read_csv(tmp_path / "cli.csv")["prediction"].tolist() == ["red"]
+
+
+def test_python_api_with_arrays_is_reproducible(mobilenet):
+    X, y = colour_images(48, 1)
+    settings = dict(task="image-classification", image_size=32, epochs=1, batch_size=8, lr=3e-3, progress=False,
+                    strategy="head-only", mixup=0.2, cutmix=1.0, hflip=False, precision="fp32")
+    a = finetune(str(mobilenet), (X, y), **settings)
+    b = finetune(str(mobilenet), (X, y), **settings)
+    assert a.info["trainable_parameters"] == 1280 * 2 + 2  # head-only: the new linear head
+    np.testing.assert_array_equal(a.predict_proba(X[:6]), b.predict_proba(X[:6]))
+    assert set(a.predict(X[:4])) <= {"red", "blue"}
+
+
+def test_image_probe_and_its_reload(mobilenet, folder, tmp_path):
+    from transferkit.probing import probe
+
+    run = probe(str(mobilenet), str(folder), output=tmp_path / "probe", image_size=32, Cs=(0.1, 1.0))
+    assert run.config["task"] == "image-classification" and METRIC_KEYS <= set(run.metrics["test"])
+    reloaded = load_run(tmp_path / "probe")
+    images = [str(p) for p in sorted((folder / "blue").iterdir())[:3]]
+    np.testing.assert_allclose(reloaded.predict_proba(images), run.predict_proba(images), atol=1e-5)
+    assert reloaded.predict(images) == ["blue"] * 3
+    assert evaluate_file(tmp_path / "probe", str(folder))[0]["accuracy"] >= 0.9
+
+
+def test_image_settings_are_checked(mobilenet, folder):
+    from transferkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lora adapts transformer"):
+        finetune(str(mobilenet), str(folder), task="image-classification", strategy="lora", progress=False)
+    with pytest.raises(ConfigError, match="invalid image_size"):
+        finetune(str(mobilenet), str(folder), task="image-classification", image_size=8, progress=False)
