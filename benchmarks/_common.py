@@ -38,6 +38,14 @@ def timed(fn, repeats: int = 3) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def in_child(fn, *args, **kwargs):
+    """Run one contender in a fresh spawned process: its own peak RSS, no warm caches from another."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args, kwargs)
+
+
 def save(name: str, result: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": name, "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -14,10 +14,9 @@ Results: benchmarks/results/finetune_sst2.json.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import time
 
-from _common import peak_rss_mb, save, sst2_dir
+from _common import in_child, peak_rss_mb, save, sst2_dir
 
 # Learning rates per strategy: what trains decides the step size that works (a frozen encoder
 # tolerates a much larger head LR; LoRA adapters start at zero and need a larger LR).
@@ -59,7 +58,7 @@ def run_transferkit(args, strategy="full", settings=None, limit=None, epochs=Non
             "samples_per_s": n * info["epochs_completed"] / info["train_seconds"],
             "total_seconds": round(total, 1), "validation_accuracy": run.metrics["validation"]["accuracy"],
             "parameters": info["parameters"],
-            "trainable_parameters_at_start": info["trainable_parameters"], "peak_rss_mb": peak_rss_mb()}
+            "trainable_parameters_first_step": info["trainable_parameters"], "peak_rss_mb": peak_rss_mb()}
 
 
 def run_hf_trainer(args) -> dict:
@@ -72,12 +71,6 @@ def run_hf_trainer(args) -> dict:
         batch_size=args.batch_size, lr=args.lr, max_length=args.max_length, seed=args.seed,
         warmup_ratio=args.warmup_ratio)
     return {"train_examples": len(tr_x), "precision": "fp32", **out, "peak_rss_mb": peak_rss_mb()}
-
-
-def in_child(fn, *a, **kw) -> dict:
-    """Run one contender in a fresh process: own peak RSS, no warm caches from the other."""
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(fn, a, kw)
 
 
 def main() -> None:

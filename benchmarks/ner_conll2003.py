@@ -26,12 +26,11 @@ Results: benchmarks/results/ner_conll2003.json.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import time
 from pathlib import Path
 
-from _common import SHARED, peak_rss_mb, save
+from _common import SHARED, in_child, peak_rss_mb, save
 
 
 def conll_dir() -> Path:
@@ -134,12 +133,6 @@ def run_hf_trainer(args) -> dict:
     return {"train_sentences": len(train), "precision": "fp32", "train_seconds": train_s,
             "seconds_per_epoch": train_s / args.epochs, "samples_per_s": len(train) * args.epochs / train_s,
             "setup_seconds": t1 - t0, **_summary(ner_metrics(test.tags, predicted)), "peak_rss_mb": peak_rss_mb()}
-
-
-def in_child(fn, *a, **kw) -> dict:
-    """Run one contender in a fresh process: own peak RSS, no warm caches from the other."""
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(fn, a, kw)
 
 
 def main() -> None:

@@ -112,6 +112,7 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
 
     set_seed(cfg.seed)  # the new head's initialisation
     network = strategy.prepare(task.build_model(_model_folder(cfg.model), data))
+    strategy.update(network, 0, 0)  # the first step's trainable set, so run_info records it
     with accelerator.main_process_first():  # the main process fills the token cache first
         encoded = {name: task.encode(split, training=name == "train")
                    for name in ("train", "validation", "test") if (split := getattr(data, name)) is not None}
@@ -122,7 +123,7 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
             "precision": precision_name(dtype), "split": getattr(data, "split_info", None),
             "sizes": {name: len(ds) for name, ds in encoded.items()},
             "parameters": sum(p.numel() for p in network.parameters()),
-            # At the start: gradual unfreezing trains more later.
+            # Of the first step (gradual unfreezing trains more later).
             "trainable_parameters": sum(p.numel() for p in network.parameters() if p.requires_grad)}
     main = accelerator.is_main_process
     if main:

