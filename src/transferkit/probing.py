@@ -43,9 +43,9 @@ class LinearHead:
         if z.shape[1] == 1:  # binary: sklearn keeps one row of weights for the positive class
             p = 1.0 / (1.0 + np.exp(-z[:, 0]))
             return np.stack([1 - p, p], axis=1)
-        z = z - z.max(1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(1, keepdims=True)
+        from scipy.special import softmax
+
+        return softmax(z, axis=1)
 
     def save(self, path: Path) -> None:
         from safetensors.numpy import save_file

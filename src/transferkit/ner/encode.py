@@ -154,7 +154,3 @@ def word_scores(windows: TokenWindows, outputs: np.ndarray) -> list[np.ndarray]:
         out[windows.sentence[w]][windows.words[w]] = outputs[w, windows.first[w]]
     return out
 
-
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

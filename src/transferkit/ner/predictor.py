@@ -28,11 +28,6 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class TokenClassifierRun(Predictor):
     """Predictions of a token-classification model (fp32, longest windows first)."""
 
@@ -65,7 +60,9 @@ class TokenClassifierRun(Predictor):
                 logits = self.model(input_ids=inputs["input_ids"].to(self.device),
                                     attention_mask=inputs["attention_mask"].to(self.device)).logits
                 outputs[batch, :logits.shape[1]] = logits.float().cpu().numpy()
-        return [softmax(s) for s in word_scores(windows, outputs)]
+        from scipy.special import softmax
+
+        return [softmax(s, axis=-1) for s in word_scores(windows, outputs)]
 
     def predict_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         return [[self.label_names[i] for i in p.argmax(-1)] for p in self.word_probs(sentences)]

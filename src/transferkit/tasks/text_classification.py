@@ -209,8 +209,9 @@ class TextClassification(Task):
 
     def evaluate(self, dataset: TokenizedTexts, outputs: np.ndarray) -> dict:
         labels = dataset.labels
-        shifted = outputs - outputs.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        from scipy.special import log_softmax
+
+        log_probs = log_softmax(outputs, axis=1)
         metrics = classification_metrics(labels, outputs.argmax(axis=1), self.label_names)
         metrics["loss"] = float(-log_probs[np.arange(len(labels)), labels].mean())
         return metrics

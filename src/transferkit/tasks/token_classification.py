@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, TransferkitError
-from ..ner.encode import IGNORE, TokenWindows, collate_windows, encode_sentences, log_softmax, word_scores
+from ..ner.encode import IGNORE, TokenWindows, collate_windows, encode_sentences, word_scores
 from ..ner.metrics import ner_metrics
 from ..ner.predictor import TokenClassifierRun
 from . import Task, register_task
@@ -106,7 +106,9 @@ class TokenClassification(Task):
         predicted = [[self.label_names[i] for i in s.argmax(-1)] for s in per_sentence]
         metrics = ner_metrics(dataset.gold, predicted)
         gold_ids = np.concatenate([[self.label2id[t] for t in s] for s in dataset.gold])
-        log_probs = log_softmax(np.concatenate(per_sentence))
+        from scipy.special import log_softmax
+
+        log_probs = log_softmax(np.concatenate(per_sentence), axis=-1)
         metrics["loss"] = float(-log_probs[np.arange(len(gold_ids)), gold_ids].mean())
         return metrics
 
