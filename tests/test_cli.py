@@ -46,6 +46,17 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "RUN"], "Missing option '--data'"),
+    (["finetune", "--epoch", "2"], "No such option: --epoch"),
+    (["finetune", "--epochs", "many"], "Invalid value for '--epochs'"),
+])
+def test_usage_errors_are_short_not_tracebacks(tmp_path, args, message):
+    r = cli(*[str(tmp_path) if a == "RUN" else a for a in args])
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) <= 4
+
+
 def test_debug_shows_traceback(tmp_path):
     r = cli("--debug", "probe", "--model", "minilm-l6", "--train", tmp_path / "missing.csv", "--output", tmp_path / "r")
     assert r.returncode != 0 and "Traceback" in r.stderr

@@ -87,6 +87,19 @@ def test_unlabelled_prediction_data(tmp_path):
     assert load_texts(labelled, labels=LabelMap(["x", "z"]), require_labels=False).labels is None
 
 
+@pytest.mark.parametrize("name", ["u.txt", "u.txt.gz"])
+def test_plain_text_is_one_unlabelled_text_per_line(tmp_path, name):
+    import gzip
+
+    raw = "a great film, really\n\n  dull and slow\r\nid,label\n".encode()
+    (tmp_path / name).write_bytes(gzip.compress(raw) if name.endswith(".gz") else raw)
+    examples = load_texts(tmp_path / name, require_labels=False)
+    assert examples.texts == ["a great film, really", "  dull and slow", "id,label"]  # no header, no CSV
+    assert examples.rows.tolist() == [1, 3, 4] and examples.labels is None
+    with pytest.raises(Exception, match="no label column"):
+        load_texts(tmp_path / name)
+
+
 def test_single_file_split_is_seeded_stratified_and_recorded(tmp_path):
     frame = labelled_frame()
     path = tmp_path / "d.csv"

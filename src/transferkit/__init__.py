@@ -17,6 +17,7 @@ _LAZY = {
     "load": ("transferkit.runs", "load_run"),
     "load_run": ("transferkit.runs", "load_run"),
     "finetune": ("transferkit.finetuning", "finetune"),
+    "distill": ("transferkit.distillation", "distill"),
     "TextClassifier": ("transferkit.finetuning", "TextClassifier"),
     "TextEncoder": ("transferkit.features", "TextEncoder"),
     "resolve_model": ("transferkit.sources", "resolve_model"),

@@ -167,13 +167,13 @@ class FinetuneConfig(BaseModel):
         try:
             return cls(**merged)
         except ValidationError as e:
-            raise ConfigError(describe_error(e)) from None
+            raise ConfigError(describe_error(e, cls)) from None
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
-def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+def load_config_file(path: str | os.PathLike, schema: type[BaseModel] = FinetuneConfig) -> dict[str, Any]:
     """Settings from a YAML or JSON file; keys may be spelled with dashes like the flags."""
     path = Path(path)
     if not path.is_file():
@@ -196,8 +196,8 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     # A saved run config carries bookkeeping keys that are not settings.
     settings = {str(k).replace("-", "_"): v for k, v in doc.items() if k not in ("kind", "run_info")}
     for key in settings:
-        if key not in FinetuneConfig.model_fields:
-            raise ConfigError(f"{path}: {unknown_setting(key)}")
+        if key not in schema.model_fields:
+            raise ConfigError(f"{path}: {unknown_setting(key, schema)}")
     return settings
 
 
@@ -209,20 +209,20 @@ _HF_NAMES = {"learning_rate": "lr", "num_train_epochs": "epochs", "per_device_tr
              "eval_steps": "eval_every", "label_smoothing_factor": "label_smoothing"}
 
 
-def unknown_setting(name: str) -> str:
-    close = [_HF_NAMES[name]] if name in _HF_NAMES else difflib.get_close_matches(name, FinetuneConfig.model_fields, n=1)
+def unknown_setting(name: str, schema: type[BaseModel] = FinetuneConfig) -> str:
+    close = [_HF_NAMES[name]] if name in _HF_NAMES else difflib.get_close_matches(name, schema.model_fields, n=1)
     return f"unknown setting {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
-def describe_error(error: ValidationError) -> str:
+def describe_error(error: ValidationError, schema: type[BaseModel] = FinetuneConfig) -> str:
     """The first validation problem as 'field: what is wrong', with a suggestion for typos."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "settings"
     name = str(first["loc"][0]) if first["loc"] else ""
     if first["type"] == "extra_forbidden":
-        return unknown_setting(name)
+        return unknown_setting(name, schema)
     message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "value_error" and message.split(":")[0] in FinetuneConfig.model_fields:
+    if first["type"] == "value_error" and message.split(":")[0] in schema.model_fields:
         return message  # a model-level check that already names its field
     if first["type"].startswith("literal_error") or "union" in first["type"]:
         return f"invalid {field}: {message}"

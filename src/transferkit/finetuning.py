@@ -52,12 +52,13 @@ class FinetuneRun:
 
 
 def resolve_config(model=None, train=None, validation=None, test=None, output=None, *,
-                   config: FinetuneConfig | dict | str | os.PathLike | None = None, **settings) -> FinetuneConfig:
-    """Saved run config (on resume) < config file/dict < arguments; validated once."""
+                   config: FinetuneConfig | dict | str | os.PathLike | None = None, schema=FinetuneConfig,
+                   **settings) -> FinetuneConfig:
+    """Saved run config (on resume) < config file/dict < arguments; validated once by `schema`."""
     if isinstance(config, FinetuneConfig):
         base = config.to_json()
     elif isinstance(config, (str, os.PathLike)):
-        base = load_config_file(config)
+        base = load_config_file(config, schema)
     else:
         base = dict(config or {})
     paths = {name: str(value) for name, value in
@@ -67,8 +68,8 @@ def resolve_config(model=None, train=None, validation=None, test=None, output=No
     saved = None
     run_dir = explicit.get("output")
     if explicit.get("resume") and run_dir and (Path(run_dir) / "config.json").is_file():
-        saved = load_config_file(Path(run_dir) / "config.json")
-    return FinetuneConfig.build(saved, explicit)
+        saved = load_config_file(Path(run_dir) / "config.json", schema)
+    return schema.build(saved, explicit)
 
 
 def finetune(model: str | None = None, train=None, validation=None, test=None, output=None, *,
@@ -83,24 +84,40 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
     """
     from accelerate.utils import set_seed
 
-    from .engine.callbacks import JsonlLogger, ProgressBar, TensorBoardLogger
-    from .engine.device import make_accelerator, precision_name, resolve_precision
-    from .engine.loop import TrainLoop, evaluate
     from .strategies import get_strategy
     from .tasks import get_task
 
     cfg = resolve_config(model, train, validation, test, output, config=config, **settings)
     if cfg.model is None:
         raise ConfigError("invalid model: no model given; pass --model NAME_OR_FOLDER")
-    if train is None and cfg.train is None:
-        raise ConfigError("invalid train: no training data given; pass --train FILE")
     task = get_task(cfg.task)(cfg)
     task.check_config()
     strategy = get_strategy(cfg.strategy)(cfg)
-    accelerator = make_accelerator(cfg.device, find_unused_parameters=strategy.changes_trainable)
-    dtype = resolve_precision(cfg.precision, accelerator.device)
-    _check_run_dir(cfg, accelerator)
+    accelerator, dtype = make_engine(cfg, strategy)
+    check_run_dir(cfg, accelerator, "finetune")
+    data = load_checked_data(task, cfg, train, validation, test)
 
+    set_seed(cfg.seed)  # the new head's initialisation
+    network = strategy.prepare(task.build_model(_model_folder(cfg.model), data))
+    strategy.update(network, 0, 0)  # the first step's trainable set, so run_info records it
+    encoded = encode_splits(task, data, accelerator)
+    return train_and_save(cfg, task, strategy, network, data, encoded, accelerator, dtype, callbacks, kind="finetune")
+
+
+# The steps of `finetune`, shared with distillation (which swaps in its own task, strategy and data).
+
+def make_engine(cfg, strategy):
+    """(accelerate.Accelerator, autocast dtype or None) for the configured device and precision."""
+    from .engine.device import make_accelerator, resolve_precision
+
+    accelerator = make_accelerator(cfg.device, find_unused_parameters=strategy.changes_trainable)
+    return accelerator, resolve_precision(cfg.precision, accelerator.device)
+
+
+def load_checked_data(task, cfg, train, validation, test):
+    """The task's splits (arguments win over the config's paths); records detected columns in cfg."""
+    if train is None and cfg.train is None:
+        raise ConfigError("invalid train: no training data given; pass --train FILE")
     data = task.load_data(train if train is not None else cfg.train,
                           validation if validation is not None else cfg.validation,
                           test if test is not None else cfg.test)
@@ -109,13 +126,25 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
     for name in ("text_column", "label_column"):  # record what was detected, for the saved config
         if getattr(cfg, name) is None and getattr(data, name, None):
             setattr(cfg, name, getattr(data, name))
+    return data
 
-    set_seed(cfg.seed)  # the new head's initialisation
-    network = strategy.prepare(task.build_model(_model_folder(cfg.model), data))
-    strategy.update(network, 0, 0)  # the first step's trainable set, so run_info records it
+
+def encode_splits(task, data, accelerator) -> dict:
     with accelerator.main_process_first():  # the main process fills the token cache first
-        encoded = {name: task.encode(split, training=name == "train")
-                   for name in ("train", "validation", "test") if (split := getattr(data, name)) is not None}
+        return {name: task.encode(split, training=name == "train")
+                for name in ("train", "validation", "test") if (split := getattr(data, name)) is not None}
+
+
+def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerator, dtype, callbacks: Sequence = (),
+                   *, kind: str, extra_info: dict | None = None) -> FinetuneRun:
+    """Train `network` on encoded["train"], export it, score validation/test in fp32 and write the
+    run directory (model/, labels.json, metrics.json, config.json with run_info)."""
+    from accelerate.utils import set_seed
+
+    from .engine.callbacks import JsonlLogger, ProgressBar, TensorBoardLogger
+    from .engine.device import precision_name
+    from .engine.loop import TrainLoop, evaluate
+
     set_seed(cfg.seed, device_specific=True)  # dropout: different per process, same per run
     run_dir, temporary = _create_run_dir(cfg, accelerator)
 
@@ -124,10 +153,11 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
             "sizes": {name: len(ds) for name, ds in encoded.items()},
             "parameters": sum(p.numel() for p in network.parameters()),
             # Of the first step (gradual unfreezing trains more later).
-            "trainable_parameters": sum(p.numel() for p in network.parameters() if p.requires_grad)}
+            "trainable_parameters": sum(p.numel() for p in network.parameters() if p.requires_grad),
+            **(extra_info or {})}
     main = accelerator.is_main_process
     if main:
-        atomic_write_json(run_dir / "config.json", _config_doc(cfg, info))
+        atomic_write_json(run_dir / "config.json", _config_doc(cfg, info, kind))
     loggers = [JsonlLogger(run_dir / "train_log.jsonl")] if main else []
     if main and cfg.tensorboard:
         loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
@@ -151,7 +181,7 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
             task.save(trained, tmp)
         atomic_write_json(run_dir / "labels.json", {"names": list(data.label_names)})
         write_metrics(run_dir, metrics)
-        atomic_write_json(run_dir / "config.json", _config_doc(cfg, info))
+        atomic_write_json(run_dir / "config.json", _config_doc(cfg, info, kind))
     accelerator.wait_for_everyone()
     if temporary and main:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -173,11 +203,11 @@ def _public(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "loss"}
 
 
-def _config_doc(cfg: FinetuneConfig, info: dict) -> dict:
-    return {"kind": "finetune", **cfg.to_json(), "run_info": info}
+def _config_doc(cfg: FinetuneConfig, info: dict, kind: str) -> dict:
+    return {"kind": kind, **cfg.to_json(), "run_info": info}
 
 
-def _check_run_dir(cfg: FinetuneConfig, accelerator) -> None:
+def check_run_dir(cfg: FinetuneConfig, accelerator, kind: str) -> None:
     """Refuse to replace a run without --overwrite, or to resume another kind of run: before any work."""
     if cfg.output is None:
         if accelerator.num_processes > 1:
@@ -185,9 +215,9 @@ def _check_run_dir(cfg: FinetuneConfig, accelerator) -> None:
         return
     run_dir = Path(cfg.output)
     if cfg.resume and (run_dir / "config.json").is_file():
-        kind = read_json(run_dir / "config.json").get("kind")
-        if kind != "finetune":
-            raise TransferkitError(f"{run_dir} holds a {kind} run, not a finetune run; cannot resume it")
+        found = read_json(run_dir / "config.json").get("kind")
+        if found != kind:
+            raise TransferkitError(f"{run_dir} holds a {found} run, not a {kind} run; cannot resume it")
     elif not cfg.resume:
         check_output_dir(run_dir, cfg.overwrite)
 

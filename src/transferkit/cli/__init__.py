@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
-COMMAND_MODULES = ("models", "data", "run", "finetune")
+COMMAND_MODULES = ("models", "data", "run", "finetune", "distill")
 
 
 @app.callback()
@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one line and a non-zero exit for user errors, tracebacks only with --debug."""
     import click
 
+    # Newer typer vendors click as typer._click, with its own exception classes: catch both.
+    usage_errors = (click.ClickException, getattr(typer, "_click", click).ClickException)
+    exits = (click.exceptions.Exit, typer.Exit)
+    aborts = (click.exceptions.Abort, typer.Abort)
+
     from ..errors import TransferkitError
 
     _register()
@@ -69,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.secho(f"error: {e}", fg="red", err=True)
         return e.exit_code
-    except click.exceptions.Exit as e:
+    except exits as e:
         return e.exit_code
-    except click.ClickException as e:
+    except usage_errors as e:
         e.show()
         return e.exit_code
-    except click.exceptions.Abort:
+    except aborts:
         typer.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:

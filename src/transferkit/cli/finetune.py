@@ -37,13 +37,17 @@ def _choices(annotation) -> list[str]:
     return [c for arg in typing.get_args(annotation) for c in _choices(arg)]
 
 
-def _parameters() -> list[inspect.Parameter]:
+def settings_parameters(schema=FinetuneConfig, flags: dict[str, str] | None = None,
+                        skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+    """One keyword parameter (a typer option) per field of `schema`; `flags` renames some."""
     params = [inspect.Parameter("config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
                                 default=typer.Option(None, "--config", "-c",
                                                      help="YAML/JSON file with any of these settings (flags override)."))]
-    for name, field in FinetuneConfig.model_fields.items():
+    for name, field in schema.model_fields.items():
+        if name in skip:
+            continue
         kind = _cli_type(field.annotation)
-        flag = "--" + name.replace("_", "-")
+        flag = (flags or {}).get(name) or "--" + name.replace("_", "-")
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
         if name in _SHORT_FLAGS:
             decls.append(_SHORT_FLAGS[name])
@@ -81,5 +85,5 @@ def finetune_command(**options) -> None:
                f"{info['precision']}{stopped}; saved to {run.run_dir}")
 
 
-finetune_command.__signature__ = inspect.Signature(_parameters())
+finetune_command.__signature__ = inspect.Signature(settings_parameters())
 app.command("finetune")(finetune_command)

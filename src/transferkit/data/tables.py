@@ -1,4 +1,5 @@
-"""Read user tables (CSV, TSV, JSON lines, Parquet; CSV/TSV/JSONL optionally .gz/.bz2/.xz) into DataFrames.
+"""Read user tables (CSV, TSV, JSON lines, Parquet, plain text; all but Parquet optionally
+.gz/.bz2/.xz) into DataFrames.
 
 Every reader keeps where each record starts: the returned frame's index holds 1-based line
 numbers as an editor shows them (header = line 1), so any later error can point at a line.
@@ -29,9 +30,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+           ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".txt": "text"}
 COMPRESSIONS = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
-SUPPORTED = ".csv, .tsv, .jsonl (.json lines), .parquet; CSV/TSV/JSONL may end in .gz, .bz2 or .xz"
+SUPPORTED = (".csv, .tsv, .jsonl (.json lines), .parquet, .txt (one unlabelled text per line); all but Parquet "
+             "may end in .gz, .bz2 or .xz")
 _PREVIEW = 5  # how many row numbers an error lists before "and N more"
 
 
@@ -81,6 +83,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
             raise DataError(f"{path}: the file is empty (only blank lines); it needs a header line and data rows")
         if fmt == "jsonl":
             frame = _read_json(path, text)
+        elif fmt == "text":
+            frame = _read_lines(path, text)
         else:
             frame = _read_delimited(path, text, "\t" if fmt == "tsv" else ",")
     frame.attrs["source"] = str(path)
@@ -175,6 +179,13 @@ def _quote_error(path: Path, text: str, delimiter: str) -> DataError:
         return DataError(f"{path}: line {reader.line_num}: badly quoted field ({e}); a field that starts with '\"' "
                          "must end with '\"' and inner quotes must be doubled (\"\")")
     return DataError(f"{path}: badly quoted fields; check the quoting")  # pragma: no cover - not reached
+
+
+def _read_lines(path: Path, text: str):
+    """Plain text: one record per non-blank line, no header; the single column is `text`."""
+    lines = text.split("\n")
+    kept = [i for i, line in enumerate(lines, 1) if line.strip()]
+    return _frame(path, ["text"], [[lines[i - 1].rstrip("\r")] for i in kept], kept, "line", by_row=True)
 
 
 class _DuplicateKey(ValueError):

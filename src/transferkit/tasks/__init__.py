@@ -48,6 +48,8 @@ class Task:
     metric_names: tuple[str, ...] = ()
     # What early stopping watches when --early-stopping-metric is not given.
     default_metric: str = "macro_f1"
+    # The one number reports and comparisons lead with.
+    headline_metric: str = "accuracy"
 
     def __init__(self, config):
         self.config = config
@@ -100,3 +102,42 @@ class Task:
     def predictor(self, model, run_dir: Path | None):
         """A predictor around the in-memory trained model."""
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- distillation (transferkit.distillation)
+    # What a teacher -> student run needs beyond fine-tuning. The defaults fit tasks with one
+    # output row per example and Hugging Face models fed input_ids + attention_mask.
+
+    def load_trained(self, folder: Path, label_names: Sequence[str]):
+        """A trained model folder this task saved (`save`), ready to predict; sets what `encode`,
+        `collate` and `predict` need (tokenizer, label names, ...)."""
+        raise NotImplementedError
+
+    def read_unlabeled(self, source: Any):
+        """Unlabelled examples (a file, dataset name or in-memory data) for the transfer set."""
+        raise NotImplementedError
+
+    def concat(self, parts: Sequence[Any]):
+        """One encoded dataset from several (labelled and unlabelled, whose targets are ignored)."""
+        raise NotImplementedError
+
+    def forward(self, model, batch: dict, *, hidden_states: bool = False, attentions: bool = False):
+        """Model outputs with `.logits` (and `.hidden_states` / `.attentions` when asked)."""
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     output_hidden_states=hidden_states, output_attentions=attentions)
+
+    def soft_targets(self, dataset, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stacked `predict` outputs of a teacher -> (rows [R, C], offsets [N + 1]): example i's
+        targets are rows[offsets[i]:offsets[i + 1]], independent of the student's tokenizer."""
+        return outputs.reshape(len(outputs), -1), np.arange(len(outputs) + 1)
+
+    def add_soft_targets(self, batch: dict, dataset, indices, rows: np.ndarray, offsets: np.ndarray) -> dict:
+        """Put the cached teacher rows of `indices` into `batch` as `teacher_logits`, shaped like the
+        student's logits (plus a boolean `teacher_mask` where not every position has a target)."""
+        import torch
+
+        batch["teacher_logits"] = torch.from_numpy(np.asarray(rows[offsets[np.asarray(indices)]], dtype=np.float32))
+        return batch
+
+    def teacher_inputs(self, batch: dict, teacher_task: "Task") -> dict:
+        """The student's batch as the teacher reads it (the same tokenizer: unchanged)."""
+        return batch

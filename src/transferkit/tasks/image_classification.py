@@ -139,6 +139,58 @@ class ImageClassification(Task):
     def save(self, model, directory: Path) -> None:
         save_image_model(model, directory, self.label_names)
 
+    # ---------------------------------------------------------------- distillation
+
+    def load_trained(self, folder: Path, label_names):
+        import torch
+
+        model, names = load_image_model(folder)
+        self.label_names, self.num_classes, self.class_weights = names, len(names), None
+        self.input_spec = model.input_spec
+        return model.to(memory_format=torch.channels_last)
+
+    def read_unlabeled(self, source):
+        from ..vision.images import ImageExamples, load_images
+        from ..vision.runs import as_examples
+
+        if isinstance(source, ImageExamples):
+            return source
+        if isinstance(source, (str, Path)):
+            return load_images(source, require_labels=False, path_column=self.config.text_column)
+        return as_examples(source)
+
+    def concat(self, parts):
+        from ..vision.images import DecodedImages
+
+        channels = max(p.pixels.shape[-1] for p in parts)
+        pixels = np.concatenate([np.broadcast_to(p.pixels, (*p.pixels.shape[:-1], channels)) for p in parts])
+        labels = np.concatenate([p.labels if p.labels is not None else np.full(len(p), -100, dtype=np.int64)
+                                 for p in parts]).astype(np.int64)
+        return DecodedImages(pixels, labels, [n for p in parts for n in p.names])
+
+    def forward(self, model, batch: dict, *, hidden_states: bool = False, attentions: bool = False):
+        from types import SimpleNamespace
+
+        features = model.forward_features(batch["pixel_values"])
+        # The pooled features are the one "hidden state" shared by every CNN backbone.
+        return SimpleNamespace(logits=model.forward_head(features), hidden_states=(features,) if hidden_states else None,
+                               attentions=None)
+
+    def teacher_inputs(self, batch: dict, teacher_task: "ImageClassification") -> dict:
+        """The student's (augmented) view, re-normalised and resized for the teacher: the teacher
+        judges exactly the image the student sees (consistent teaching)."""
+        import torch
+        import torch.nn.functional as F
+
+        from ..vision.augment import normalise
+
+        mine, theirs = self.input_spec, teacher_task.input_spec
+        x = batch["pixel_values"]
+        x = x * x.new_tensor(mine.std).view(1, 3, 1, 1) + x.new_tensor(mine.mean).view(1, 3, 1, 1)
+        if theirs.image_size != x.shape[-1]:
+            x = F.interpolate(x, size=(theirs.image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+        return {"pixel_values": normalise(x, theirs.mean, theirs.std).contiguous(memory_format=torch.channels_last)}
+
     # ---------------------------------------------------------------- inference
 
     def predictor(self, model, run_dir: Path | None):

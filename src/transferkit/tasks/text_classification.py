@@ -220,6 +220,45 @@ class TextClassification(Task):
         model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
 
+    # ---------------------------------------------------------------- distillation
+
+    def load_trained(self, folder: Path, label_names):
+        from transformers import AutoModelForSequenceClassification
+
+        return self._load_trained(AutoModelForSequenceClassification, folder, label_names)
+
+    def _load_trained(self, auto_class, folder: Path, label_names):
+        import torch
+        from transformers import AutoTokenizer
+
+        from ..progress import quiet_transformers
+
+        quiet_transformers()
+        self.label_names, self.class_weights = list(label_names), None
+        self.label2id = {n: i for i, n in enumerate(self.label_names)}
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        return auto_class.from_pretrained(folder, dtype=torch.float32).eval()
+
+    def read_unlabeled(self, source):
+        from ..data import TextExamples, load_texts
+
+        if isinstance(source, TextExamples):
+            return source
+        if isinstance(source, (str, os.PathLike)):
+            return load_texts(source, text_column=self.config.text_column, require_labels=False,
+                              drop_invalid=self.config.drop_invalid)
+        texts = [str(t) for t in source]
+        return TextExamples(texts, None, np.arange(1, len(texts) + 1), "unlabeled")
+
+    def concat(self, parts) -> TokenizedTexts:
+        flats, offsets, labels, start = [], [np.zeros(1, dtype=np.int64)], [], 0
+        for part in parts:
+            flats.append(part.flat)
+            offsets.append(part.offsets[1:] + start)
+            start += int(part.offsets[-1])
+            labels.append(part.labels if part.labels is not None else np.full(len(part), -100, dtype=np.int64))
+        return TokenizedTexts(np.concatenate(flats), np.concatenate(offsets), np.concatenate(labels).astype(np.int64))
+
     # ---------------------------------------------------------------- inference
 
     def predictor(self, model, run_dir: Path | None) -> "TextClassifierRun":

@@ -12,6 +12,7 @@ The saved model is a plain Hugging Face folder with the tag names in id2label, s
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ class TokenClassification(Task):
     metric_names = ("f1", "loss", "accuracy", "precision", "recall", "macro_f1", "macro_precision", "macro_recall",
                     "weighted_f1")
     default_metric = "f1"
+    headline_metric = "f1"  # entity-level micro F1
 
     def check_config(self) -> None:
         super().check_config()
@@ -115,6 +117,60 @@ class TokenClassification(Task):
     def save(self, model, directory: Path) -> None:
         model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
+
+    # ---------------------------------------------------------------- distillation
+
+    def load_trained(self, folder: Path, label_names):
+        from transformers import AutoModelForTokenClassification
+
+        from .text_classification import TextClassification
+
+        return TextClassification._load_trained(self, AutoModelForTokenClassification, folder, label_names)
+
+    def read_unlabeled(self, source):
+        from ..ner.conll import NerExamples
+        from ..ner.data import load_ner
+
+        if isinstance(source, NerExamples):
+            return source
+        if isinstance(source, (str, os.PathLike)):
+            return load_ner(source, seed=self.config.seed, require_tags=False, **read_options(self.config))
+        tokens = [[str(w) for w in sentence] for sentence in source]  # pre-split sentences
+        return NerExamples(tokens, None, list(range(1, len(tokens) + 1)), "unlabeled")
+
+    def concat(self, parts) -> TokenWindows:
+        windows = list(parts)
+        sentence, n_words, start = [], [], 0
+        for part in windows:
+            sentence.append(part.sentence + start)
+            n_words.extend(part.n_words)
+            start += len(part.n_words)
+        labels = [lab for part in windows
+                  for lab in (part.labels or [np.full(len(ids), IGNORE, dtype=np.int64) for ids in part.input_ids])]
+        gold = [g for part in windows for g in (part.gold or [["O"] * n for n in part.n_words])]
+        return TokenWindows([x for p in windows for x in p.input_ids], labels, [x for p in windows for x in p.first],
+                            [x for p in windows for x in p.words], np.concatenate(sentence), n_words, gold)
+
+    def soft_targets(self, dataset: TokenWindows, outputs: np.ndarray):
+        # Per word (its first sub-word's logits): a student with another tokenizer can use them too.
+        per_sentence = word_scores(dataset, outputs)
+        offsets = np.zeros(len(per_sentence) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in per_sentence], out=offsets[1:])
+        return np.concatenate(per_sentence).astype(np.float32), offsets
+
+    def add_soft_targets(self, batch: dict, dataset: TokenWindows, indices, rows, offsets) -> dict:
+        import torch
+
+        length, n_labels = batch["input_ids"].shape[1], rows.shape[1]
+        logits = torch.zeros((len(indices), length, n_labels), dtype=torch.float32)
+        mask = torch.zeros((len(indices), length), dtype=torch.bool)
+        for row, w in enumerate(indices):
+            start = offsets[dataset.sentence[w]]
+            first = torch.from_numpy(dataset.first[w])
+            logits[row, first] = torch.from_numpy(np.asarray(rows[start + dataset.words[w]], dtype=np.float32))
+            mask[row, first] = True
+        batch["teacher_logits"], batch["teacher_mask"] = logits, mask
+        return batch
 
     # ---------------------------------------------------------------- inference
 
