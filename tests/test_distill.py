@@ -265,15 +265,19 @@ def test_distill_images_live_and_cached(mobilenet, tmp_path):
 # ------------------------------------------------------------------------------ CLI and errors
 
 
-def test_cli_distill_prints_the_comparison(text_teacher, tiny_csvs, tmp_path):
+def test_cli_distill_prints_the_comparison(text_teacher, tiny_csvs, tiny_texts, tmp_path):
     out = tmp_path / "cli"
+    unlabeled = tmp_path / "reviews.csv"  # its column is not --text-column's: found by auto-detection
+    unlabeled.write_text("review\n" + "\n".join(f'"{t}"' for t in tiny_texts["validation"][0]) + "\n")
     done = tk_cli("distill", "--teacher", str(text_teacher), "--student", "from-teacher:1",
                   "--train", str(tiny_csvs["train"]), "--validation", str(tiny_csvs["validation"]),
-                  "--test", str(tiny_csvs["test"]), "--unlabeled", str(tiny_csvs["validation"]),
+                  "--test", str(tiny_csvs["test"]), "--unlabeled", str(unlabeled), "--text-column", "text",
                   "--epochs", "1", "--batch-size", "8", "--temperature", "3", "--alpha", "0.3",
                   "-o", str(out), "--no-progress")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "retention" in done.stdout and "control" in done.stdout
+    assert json.loads((out / "config.json").read_text())["run_info"]["transfer_set"]["unlabeled"] == len(
+        tiny_texts["validation"][0])
     saved = json.loads((out / "config.json").read_text())
     assert saved["temperature"] == 3 and saved["alpha"] == 0.3 and saved["model"] == "from-teacher:1"
     assert (out / "comparison.json").is_file()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -245,8 +246,13 @@ class TextClassification(Task):
         if isinstance(source, TextExamples):
             return source
         if isinstance(source, (str, os.PathLike)):
-            return load_texts(source, text_column=self.config.text_column, require_labels=False,
-                              drop_invalid=self.config.drop_invalid)
+            read = partial(load_texts, source, require_labels=False, drop_invalid=self.config.drop_invalid)
+            try:
+                return read(text_column=self.config.text_column)
+            except DataError as e:  # the train file's column name need not be the unlabelled file's
+                if self.config.text_column is None or "no column" not in str(e):
+                    raise
+                return read(text_column=None)
         texts = [str(t) for t in source]
         return TextExamples(texts, None, np.arange(1, len(texts) + 1), "unlabeled")
 
