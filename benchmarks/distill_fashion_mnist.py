@@ -4,7 +4,9 @@
     .venv/bin/python benchmarks/distill_fashion_mnist.py --train-limit 60000 --epochs 2
 
 Same splits as image_fashion_mnist.py (a stratified train subset, 1000 validation images, the
-full 10k test set). The teacher is fine-tuned first; the student (`--student`, a registry
+full 10k test set). The teacher is fine-tuned first, for `--teacher-epochs` (a teacher weaker
+than the student's own fine-tuning has nothing to teach: with one epoch Lite2 at 64 px scores
+below MobileNetV2 trained alone); the student (`--student`, a registry
 model) is distilled with soft labels from the teacher judging each augmented view the student
 sees (`--teacher-outputs live`) or cached on the un-augmented images (`cached`); the control is
 the same student fine-tuned on labels alone, same budget. Needs dataset-fashion-mnist (Debian).
@@ -35,7 +37,7 @@ def train_teacher(args) -> dict:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     run = tk.finetune(args.teacher, *splits(args.train_limit, None, args.seed), task="image-classification",
-                      output=str(Path(args.workdir) / "teacher"), **settings(args))
+                      output=str(Path(args.workdir) / "teacher"), **{**settings(args), "epochs": args.teacher_epochs})
     return {"model": args.teacher, "train_seconds": run.info["train_seconds"],
             "total_seconds": round(time.perf_counter() - t0, 1), "test_accuracy": run.metrics["test"]["accuracy"],
             "run_dir": str(run.run_dir), "peak_rss_mb": peak_rss_mb()}
@@ -62,7 +64,8 @@ def main() -> None:
     ap.add_argument("--student", default="mobilenet-v2")
     ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--image-size", type=int, default=64)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--teacher-epochs", type=int, default=3, help="a teacher worth learning from trains longer")
+    ap.add_argument("--epochs", type=int, default=1, help="student (and control) epochs")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--temperature", type=float, default=2.0)
@@ -71,13 +74,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workdir", default="/tmp/transferkit-distill-fmnist")
+    ap.add_argument("--name", default="distill_fashion_mnist")
     args = ap.parse_args()
 
     result: dict = {"settings": vars(args)}
     result["teacher"] = in_child(train_teacher, args)
     print("teacher", result["teacher"], flush=True)
     result["distill"] = in_child(distil, args, result["teacher"]["run_dir"])
-    save("distill_fashion_mnist", result)
+    save(args.name, result)
 
 
 if __name__ == "__main__":
