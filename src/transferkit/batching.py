@@ -55,3 +55,13 @@ def pad(seqs: Sequence[Sequence[int]], pad_id: int, pad_to_multiple_of: int | No
         ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
         mask[i, : len(s)] = 1
     return ids, mask
+
+
+def concat_ragged(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Join ragged arrays stored flat: each part is (values, offsets) with item i at
+    values[offsets[i]:offsets[i + 1]]; returns the same layout for all items in order."""
+    offsets, start = [np.zeros(1, dtype=np.int64)], 0
+    for values, part_offsets in parts:
+        offsets.append(np.asarray(part_offsets[1:], dtype=np.int64) + start)
+        start += len(values)
+    return np.concatenate([np.asarray(values) for values, _ in parts]), np.concatenate(offsets)

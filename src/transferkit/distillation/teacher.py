@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_dir, read_json
+from ..batching import concat_ragged
 from ..config import FinetuneConfig
 from ..errors import TransferkitError
 from ..paths import home
@@ -37,12 +38,9 @@ class SoftTargets:
 
     @classmethod
     def concat(cls, parts: list["SoftTargets"]) -> "SoftTargets":
-        rows = np.concatenate([np.asarray(p.rows) for p in parts])
-        offsets, start = [np.zeros(1, dtype=np.int64)], 0
-        for p in parts:
-            offsets.append(np.asarray(p.offsets[1:]) + start)
-            start += len(p.rows)
-        return cls(rows, np.concatenate(offsets))
+        if len(parts) == 1:
+            return parts[0]  # stays memory-mapped
+        return cls(*concat_ragged([(p.rows, p.offsets) for p in parts]))
 
 
 class Teacher:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._io import atomic_file
 from ..augment import augment_tokens
-from ..batching import pad, sorted_batches, tokenize
+from ..batching import concat_ragged, pad, sorted_batches, tokenize
 from ..errors import ConfigError, DataError, TransferkitError
 from ..metrics import classification_metrics
 from ..runs import Predictor
@@ -257,13 +257,9 @@ class TextClassification(Task):
         return TextExamples(texts, None, np.arange(1, len(texts) + 1), "unlabeled")
 
     def concat(self, parts) -> TokenizedTexts:
-        flats, offsets, labels, start = [], [np.zeros(1, dtype=np.int64)], [], 0
-        for part in parts:
-            flats.append(part.flat)
-            offsets.append(part.offsets[1:] + start)
-            start += int(part.offsets[-1])
-            labels.append(part.labels if part.labels is not None else np.full(len(part), -100, dtype=np.int64))
-        return TokenizedTexts(np.concatenate(flats), np.concatenate(offsets), np.concatenate(labels).astype(np.int64))
+        flat, offsets = concat_ragged([(part.flat[:part.offsets[-1]], part.offsets) for part in parts])
+        labels = [part.labels if part.labels is not None else np.full(len(part), -100, dtype=np.int64) for part in parts]
+        return TokenizedTexts(flat, offsets, np.concatenate(labels).astype(np.int64))
 
     # ---------------------------------------------------------------- inference
 
