@@ -82,42 +82,10 @@ def hf_offline_restore(monkeypatch):
 # with its own WordPiece vocabulary, and a trivially learnable good/bad sentiment set.
 # ---------------------------------------------------------------------------------------------
 
-FT_GOOD = ["good", "great", "excellent", "wonderful", "fun", "lovely"]
-FT_BAD = ["bad", "awful", "terrible", "boring", "poor", "dull"]
-FT_FILLER = ["the", "movie", "film", "was", "is", "a", "very", "and", "plot", "acting", "really", "story",
-             "this", "it", "quite", "so", "ending", "music"]
-
-
-def ft_sentences(n: int, seed: int) -> tuple[list[str], list[str]]:
-    """n sentences of 3-12 filler words plus one or two sentiment words; label = their polarity."""
-    import random
-
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        label = "pos" if i % 2 == 0 else "neg"
-        words = rng.choices(FT_FILLER, k=rng.randint(3, 12))
-        for _ in range(rng.randint(1, 2)):
-            words.insert(rng.randrange(len(words) + 1), rng.choice(FT_GOOD if label == "pos" else FT_BAD))
-        texts.append(" ".join(words))
-        labels.append(label)
-    return texts, labels
-
-
-def build_tiny_bert(folder: Path) -> Path:
-    """A random 2-layer BERT (hidden 32, 2 heads) saved as a Hugging Face folder with a tokenizer."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = {token: i for i, token in enumerate(specials + FT_GOOD + FT_BAD + FT_FILLER)}
-    tokenizer = BertTokenizer(vocab=vocab)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=0)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+from transferkit.tasks.token_classification.tiny import tagged_sentences as ner_sentences  # noqa: E402
+from transferkit.tasks.token_classification.tiny import tiny_tagger as build_tiny_ner_bert  # noqa: E402
+from transferkit.text.tiny import sentiment_sentences as ft_sentences  # noqa: E402
+from transferkit.text.tiny import tiny_bert as build_tiny_bert  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -170,55 +138,6 @@ def ft_env(tmp_path, monkeypatch) -> Path:
 # Token classification (transferkit.ner, tasks/token_classification.py): a tiny BERT whose
 # vocabulary splits some names into sub-words, and a learnable person/location tagging set.
 # ---------------------------------------------------------------------------------------------
-
-NER_PER = ["alice", "bob", "carol", "dave", "erin"]
-NER_LOC = ["paris", "london", "berlin", "rome", "oslo"]
-NER_FILLER = ["the", "met", "in", "went", "to", "and", "visited", "lives", "near", "yesterday", "with", "today"]
-# Words the tokenizer splits: "newyork" -> new ##york (a LOC), "smithson" -> smith ##son (a PER surname).
-NER_SUBWORDS = ["new", "##york", "smith", "##son"]
-
-
-def ner_sentences(n: int, seed: int) -> tuple[list[list[str]], list[list[str]]]:
-    """n sentences mixing filler words, persons (1-2 tokens) and locations, with IOB2 tags."""
-    import random
-
-    rng = random.Random(seed)
-    sentences, tags = [], []
-    for _ in range(n):
-        words, labels = [], []
-        for _ in range(rng.randint(2, 5)):
-            roll = rng.random()
-            if roll < 0.3:
-                person = [rng.choice(NER_PER)] + (["smithson"] if rng.random() < 0.3 else [])
-                words += person
-                labels += ["B-PER"] + ["I-PER"] * (len(person) - 1)
-            elif roll < 0.55:
-                words.append(rng.choice(NER_LOC + ["newyork"]))
-                labels.append("B-LOC")
-            else:
-                k = rng.randint(1, 3)
-                words += rng.choices(NER_FILLER, k=k)
-                labels += ["O"] * k
-        sentences.append(words)
-        tags.append(labels)
-    return sentences, tags
-
-
-def build_tiny_ner_bert(folder: Path) -> Path:
-    """Like build_tiny_bert, with the NER vocabulary (and max_position_embeddings 64)."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = {t: i for i, t in enumerate(specials + NER_PER + NER_LOC + NER_FILLER + NER_SUBWORDS + [".", ","])}
-    tokenizer = BertTokenizer(vocab=vocab)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=0)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
 
 @pytest.fixture(scope="session")
 def tiny_ner_bert(tmp_path_factory) -> Path:

@@ -72,7 +72,7 @@ def probe_run(tmp_path_factory, pulled_home):
     import pandas as pd
 
     from transferkit.data import pull_dataset
-    from transferkit.probing import probe
+    from transferkit.methods.probe import probe
 
     df = pd.read_csv(pull_dataset("rotten_tomatoes")).sample(n=300, random_state=1)
     root = tmp_path_factory.mktemp("cli")

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 import transferkit.cli as cli
-from transferkit.data import (dataset_info, list_datasets, load_text_splits, load_texts, pull_dataset,
-                              register_dataset)
-from transferkit.data import datasets as registry
+from transferkit.data import DATASETS, DatasetSpec, dataset_info, list_datasets, pull_dataset
 from transferkit.errors import DataError, TransferkitError
+from transferkit.text import load_text_splits, load_texts
 
 
 @pytest.fixture(scope="module")
@@ -106,14 +105,16 @@ def test_sst2_missing_says_where_to_put_it(tmp_path, monkeypatch):
     assert dataset_info("sst2")["path"] is None
 
 
-def test_register_a_dataset(tmp_path, monkeypatch):
+def test_register_a_dataset(tmp_path):
     data = tmp_path / "mine.jsonl"
     data.write_text("".join(json.dumps({"content": f"t{i}", "class": i % 2}) + "\n" for i in range(40)))
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    register_dataset("mine", description="test data", labels=("0", "1"), source="here", text_column="content",
-                     label_column="class")(lambda download: data)
-    assert "mine" in list_datasets()
-    assert len(load_text_splits("mine").train) == 32
+    spec = DatasetSpec("mine", "test data", ("0", "1"), "here", lambda download: data, text_column="content",
+                       label_column="class")
+    with DATASETS.registered("mine", spec):
+        assert "mine" in list_datasets()
+        assert len(load_text_splits("mine").train) == 32
+        assert load_texts("mine:test").source == "mine:test"
+    assert "mine" not in list_datasets()
 
 
 def test_cli_list_inspect_pull(sst2_dir, tmp_path, capsys, monkeypatch):

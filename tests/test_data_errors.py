@@ -9,7 +9,8 @@ import json
 import pandas as pd
 import pytest
 
-from transferkit.data import DataWarning, LabelMap, load_text_splits, load_texts, read_table
+from transferkit.data import DataWarning, LabelMap, read_table
+from transferkit.text import load_text_splits, load_texts
 from transferkit.errors import DataError
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferkit.data import LabelMap, load_text_splits, load_texts, read_table
-from transferkit.errors import ConfigError
+from transferkit.data import LabelMap, read_table
+from transferkit.text import load_text_splits, load_texts
+from transferkit.errors import ConfigError, DataError
 
 
 def write(path, text: str):
@@ -96,7 +97,7 @@ def test_plain_text_is_one_unlabelled_text_per_line(tmp_path, name):
     examples = load_texts(tmp_path / name, require_labels=False)
     assert examples.texts == ["a great film, really", "  dull and slow", "id,label"]  # no header, no CSV
     assert examples.rows.tolist() == [1, 3, 4] and examples.labels is None
-    with pytest.raises(Exception, match="no label column"):
+    with pytest.raises(DataError, match="no label column found"):
         load_texts(tmp_path / name)
 
 

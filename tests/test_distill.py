@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from transferkit.distillation import distill
-from transferkit.distillation.losses import attention_loss, hard_label_loss, hidden_state_loss, soft_label_loss
-from transferkit.distillation.students import kept_layers, shallow_copy
-from transferkit.finetuning import finetune
+from transferkit.methods.distill import distill
+from transferkit.methods.distill.losses import attention_loss, hard_label_loss, hidden_state_loss, soft_label_loss
+from transferkit.methods.distill.students import kept_layers, shallow_copy
+from transferkit.methods.finetune import finetune
 from transferkit.runs import load_run
 
 from conftest import build_tiny_bert, ft_sentences
@@ -151,7 +151,7 @@ def test_distill_text_from_teacher_with_unlabelled_data(text_teacher, tiny_texts
 
 
 def test_teacher_outputs_are_cached_on_disk_and_memory_mapped(text_teacher, tiny_texts, ft_env, monkeypatch):
-    from transferkit.distillation import teacher as teacher_module
+    from transferkit.methods.distill import teacher as teacher_module
 
     settings = dict(epochs=1, control=False, **FAST)
     distill(text_teacher, "from-teacher:1", tiny_texts["train"], **settings)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from transferkit.augment import augment_tokens
+from transferkit.text.augment import augment_tokens
 from transferkit.engine.checkpoint import Checkpointer
 from transferkit.engine.loop import epoch_batches
 from transferkit.engine.optim import build_scheduler
@@ -85,9 +85,9 @@ def test_checkpointer_keeps_the_last_k(tmp_path):
 
 
 def test_tokens_are_cached_on_disk(tiny_bert, tiny_texts, ft_env, monkeypatch):
-    from transferkit.config import FinetuneConfig
+    from transferkit.methods.config import FinetuneConfig
     from transferkit.tasks import get_task
-    from transferkit.tasks import text_classification
+    from transferkit.text import tokens
 
     task = get_task("text-classification")(FinetuneConfig(max_length=16))
     data = task.load_data(tiny_texts["train"])
@@ -98,7 +98,7 @@ def test_tokens_are_cached_on_disk(tiny_bert, tiny_texts, ft_env, monkeypatch):
     def no_tokenising(*args, **kwargs):
         raise AssertionError("tokenised again despite the cache")
 
-    monkeypatch.setattr(text_classification, "tokenize", no_tokenising)
+    monkeypatch.setattr(tokens, "tokenize", no_tokenising)
     second = task.encode(data.train)
     assert np.array_equal(first.flat, second.flat) and np.array_equal(first.offsets, second.offsets)
     assert first.lengths.max() <= 16
@@ -111,7 +111,7 @@ def test_tokens_are_cached_on_disk(tiny_bert, tiny_texts, ft_env, monkeypatch):
 # ----------------------------------------------------------------------------- the loop
 
 def test_early_stopping_stops_and_restores_the_best_weights(tiny_bert, tiny_texts, tmp_path):
-    from transferkit.finetuning import finetune
+    from transferkit.methods.finetune import finetune
 
     # min_delta 10: nothing after the first evaluation counts as better -> stop after epoch 2.
     run = finetune(str(tiny_bert), tiny_texts["train"], tiny_texts["validation"], output=tmp_path / "run",
@@ -126,7 +126,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(tiny_bert, tiny_text
 
 
 def test_gradient_accumulation_and_max_steps(tiny_bert, tiny_texts, tmp_path):
-    from transferkit.finetuning import finetune
+    from transferkit.methods.finetune import finetune
 
     run = finetune(str(tiny_bert), tiny_texts["train"], output=tmp_path / "run", epochs=3, grad_accum=3,
                    max_steps=5, log_every=1, **FAST)
@@ -139,7 +139,7 @@ def test_gradient_accumulation_and_max_steps(tiny_bert, tiny_texts, tmp_path):
 _TRAIN_SCRIPT = """
 import json, os, signal, sys
 from transferkit.engine.callbacks import Callback
-from transferkit.finetuning import finetune
+from transferkit.methods.finetune import finetune
 
 model, data, output, kill_at, resume = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
 splits = json.load(open(data))
@@ -186,7 +186,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tiny_bert, tiny_texts, 
 
 def test_resume_refuses_another_run_kind(tiny_bert, tiny_csvs, tmp_path):
     from transferkit.errors import TransferkitError
-    from transferkit.finetuning import finetune
+    from transferkit.methods.finetune import finetune
 
     (tmp_path / "probe").mkdir()
     (tmp_path / "probe" / "config.json").write_text('{"kind": "probe"}')

@@ -105,7 +105,7 @@ def test_unknown_setting_in_config_file_is_named(tiny_bert, tiny_csvs, tmp_path)
 
 def test_existing_run_is_kept_without_overwrite(tiny_bert, tiny_texts, tmp_path):
     from transferkit.errors import TransferkitError
-    from transferkit.finetuning import finetune
+    from transferkit.methods.finetune import finetune
 
     out = tmp_path / "run"
     out.mkdir()
@@ -134,7 +134,7 @@ def test_text_classifier_is_a_scikit_learn_estimator(tiny_bert, tiny_texts):
 
 
 def test_class_weights_and_label_smoothing_change_the_loss(tiny_bert, tiny_texts):
-    from transferkit.config import FinetuneConfig
+    from transferkit.methods.config import FinetuneConfig
     from transferkit.tasks import get_task
 
     texts, labels = tiny_texts["train"]
@@ -157,7 +157,7 @@ def test_class_weights_and_label_smoothing_change_the_loss(tiny_bert, tiny_texts
 
 
 def test_tensorboard_and_step_log(tiny_bert, tiny_texts, tmp_path):
-    from transferkit.finetuning import finetune
+    from transferkit.methods.finetune import finetune
 
     out = tmp_path / "run"
     finetune(str(tiny_bert), tiny_texts["train"], tiny_texts["validation"], output=out, epochs=1, log_every=2,

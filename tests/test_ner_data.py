@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from transferkit.errors import DataError
-from transferkit.ner.conll import read_ner
-from transferkit.ner.data import label_names, load_ner_splits
-from transferkit.ner.encode import IGNORE, encode_sentences, plan_windows
-from transferkit.ner.metrics import ner_metrics
-from transferkit.ner.schemes import convert
+from transferkit.tasks.token_classification.conll import read_ner
+from transferkit.tasks.token_classification.data import label_names, load_ner_splits
+from transferkit.tasks.token_classification.windows import IGNORE, encode_sentences, plan_windows
+from transferkit.tasks.token_classification.metrics import ner_metrics
+from transferkit.tasks.token_classification.schemes import convert
 
 pytestmark = pytest.mark.usefixtures("ft_env")
 

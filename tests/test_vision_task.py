@@ -10,8 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from transferkit.finetuning import finetune
-from transferkit.predictions import evaluate_file, predict_file
+from transferkit.methods.finetune import finetune
 from transferkit.runs import load_run
 
 pytestmark = pytest.mark.usefixtures("ft_env")
@@ -64,13 +63,14 @@ def test_cli_finetune_then_predict_and_evaluate(mobilenet, folder, tmp_path):
     run = load_run(out)
     one = str(next((folder / "red").iterdir()))
     assert run.predict([one]) == ["red"] and run.predict_proba(one).shape == (1, 2)
-    written = predict_file(out, one, tmp_path / "one.csv")
+    written, count = run.predict_file(one, tmp_path / "one.csv")
+    assert count == 1
     import pandas as pd
 
     assert pd.read_csv(written)["prediction"].tolist() == ["red"]
-    frame = pd.read_csv(predict_file(out, str(folder / "blue"), tmp_path / "blue.csv"))
+    frame = pd.read_csv(run.predict_file(str(folder / "blue"), tmp_path / "blue.csv")[0])
     assert len(frame) == 20 and (frame["prediction"] == "blue").mean() >= 0.9
-    result, path = evaluate_file(out, str(folder))
+    result, path = run.evaluate_file(str(folder))
     assert METRIC_KEYS <= set(result) and result["accuracy"] >= 0.9 and path.is_file()
     assert result["confusion_matrix"]["labels"] == ["blue", "red"]
     cli = [sys.executable, "-m", "transferkit"]
@@ -92,7 +92,7 @@ def test_python_api_with_arrays_is_reproducible(mobilenet):
 
 
 def test_image_probe_and_its_reload(mobilenet, folder, tmp_path):
-    from transferkit.probing import probe
+    from transferkit.methods.probe import probe
 
     run = probe(str(mobilenet), str(folder), output=tmp_path / "probe", image_size=32, Cs=(0.1, 1.0))
     assert run.config["task"] == "image-classification" and METRIC_KEYS <= set(run.metrics["test"])
@@ -100,7 +100,7 @@ def test_image_probe_and_its_reload(mobilenet, folder, tmp_path):
     images = [str(p) for p in sorted((folder / "blue").iterdir())[:3]]
     np.testing.assert_allclose(reloaded.predict_proba(images), run.predict_proba(images), atol=1e-5)
     assert reloaded.predict(images) == ["blue"] * 3
-    assert evaluate_file(tmp_path / "probe", str(folder))[0]["accuracy"] >= 0.9
+    assert reloaded.evaluate_file(str(folder))[0]["accuracy"] >= 0.9
 
 
 def test_image_settings_are_checked(mobilenet, folder):

@@ -3,27 +3,34 @@
     import transferkit as tk
     run = tk.probe("minilm-l6", "rotten_tomatoes", output="runs/probe")
     run.predict(["a gorgeous, witty film"])
-    tk.load("runs/probe").evaluate(tk.data.load_texts("reviews.csv", labels=...))
+    tk.load("runs/probe").evaluate("rotten_tomatoes:test")
 
 Names resolve lazily so `import transferkit` (and the CLI's --help) does not import torch.
+The layers, from the bottom: core (errors, settings, registry) -> data -> sources -> outputs ->
+engine -> strategies -> text / vision -> tasks -> runs -> methods -> cli; see docs/architecture.md.
 """
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _LAZY = {
-    "probe": ("transferkit.probing", "probe"),
+    "probe": ("transferkit.methods.probe", "probe"),
+    "finetune": ("transferkit.methods.finetune", "finetune"),
+    "distill": ("transferkit.methods.distill", "distill"),
     "load": ("transferkit.runs", "load_run"),
     "load_run": ("transferkit.runs", "load_run"),
-    "finetune": ("transferkit.finetuning", "finetune"),
-    "distill": ("transferkit.distillation", "distill"),
-    "TextClassifier": ("transferkit.finetuning", "TextClassifier"),
-    "TextEncoder": ("transferkit.features", "TextEncoder"),
+    "Predictor": ("transferkit.runs", "Predictor"),
+    "TextClassifier": ("transferkit.methods.estimator", "TextClassifier"),
+    "FinetuneConfig": ("transferkit.methods.config", "FinetuneConfig"),
+    "TextEncoder": ("transferkit.text", "TextEncoder"),
     "resolve_model": ("transferkit.sources", "resolve_model"),
-    "load_text_splits": ("transferkit.data", "load_text_splits"),
-    "load_texts": ("transferkit.data", "load_texts"),
+    "load_text_splits": ("transferkit.text", "load_text_splits"),
+    "load_texts": ("transferkit.text", "load_texts"),
+    "TASKS": ("transferkit.tasks", "TASKS"),
+    "STRATEGIES": ("transferkit.strategies", "STRATEGIES"),
 }
+_PACKAGES = {"data", "sources", "text", "vision", "tasks", "strategies", "engine", "runs", "methods", "outputs"}
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
@@ -32,6 +39,6 @@ def __getattr__(name):
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(import_module(module), attr)
-    if name in {"data", "sources", "metrics", "runs"}:
+    if name in _PACKAGES:
         return import_module(f"transferkit.{name}")
     raise AttributeError(f"module 'transferkit' has no attribute {name!r}")

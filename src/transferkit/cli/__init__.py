@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
-COMMAND_MODULES = ("models", "data", "run", "finetune", "distill")
+COMMAND_MODULES = ("models", "data", "embed", "probe", "predict", "finetune", "distill", "demo")
 
 
 @app.callback()
@@ -32,6 +32,20 @@ def _root(
     if offline:
         os.environ["TRANSFERKIT_OFFLINE"] = "1"
     _state["debug"] = debug or os.environ.get("TRANSFERKIT_DEBUG") == "1"
+
+
+def print_split_metrics(run, prefix: str = "") -> bool:
+    """Print a training result's metrics per split, from the main process only; False elsewhere."""
+    if run.info.get("world_size", 1) > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized() and dist.get_rank() != 0:
+            return False  # one report, from the main process
+    from ..outputs.report import print_metrics
+
+    for split, metrics in run.metrics.items():
+        print_metrics(metrics, title=f"{prefix}{split}", summary=run.predictor.task.summary(metrics))
+    return True
 
 
 def _register() -> None:

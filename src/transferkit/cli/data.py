@@ -24,13 +24,18 @@ def list_command() -> None:
     from rich.table import Table
 
     from ..data import dataset_info, list_datasets
+    from ..tasks import TASKS
 
+    readers: dict[str, list[str]] = {}
+    for task_name, task in TASKS.items():
+        readers.setdefault(task.dataset_kind, []).append(task_name)
     table = Table(title="named datasets")
-    for column in ("name", "rows", "labels", "description", "source", "local copy"):
+    for column in ("name", "task", "rows", "labels", "description", "source", "local copy"):
         table.add_column(column, justify="right" if column == "rows" else "left")
     for name in list_datasets():
         info = dataset_info(name)
-        table.add_row(name, f"{info['rows']:,}" if info["rows"] else "?", ", ".join(info["labels"]),
+        table.add_row(name, ", ".join(readers.get(info["kind"], [info["kind"]])),
+                      f"{info['rows']:,}" if info["rows"] else "?", ", ".join(info["labels"]),
                       info["description"], info["source"], str(info["path"]) if info["path"] else "[dim]pull it")
     Console().print(table)
 
@@ -53,16 +58,22 @@ def inspect_command(
     """Rows, columns, detected text/label columns, label distribution, text lengths, examples."""
     from rich.console import Console
 
-    from ..data import read_table, resolve, split_files
+    from ..data import read_table, resolve, table_splits
 
     console = Console()
     resolved = resolve(target)
     path, spec = resolved.path, resolved.spec
     if path.is_dir():
-        files = split_files(path)
+        files = table_splits(path)
+        shown = resolved.split or "train"
+        if shown not in files:
+            from ..errors import DataError
+
+            raise DataError(f"{target}: no {shown} table in {path} (it has {', '.join(files) or 'none'}); "
+                            "`data inspect` reads tables (CSV/TSV/JSONL/Parquet)")
         console.print(f"[bold]{target}[/]: splits " + ", ".join(f"{s}={p.name}" for s, p in files.items())
-                      + "; showing train")
-        path = files["train"]
+                      + f"; showing {shown}")
+        path = files[shown]
     elif resolved.split:
         console.print(f"[bold]{target}[/] is a seeded split of {path}; showing the whole file")
     frame = read_table(path)
@@ -74,7 +85,8 @@ def inspect_command(
 def _show(console, frame, source, text_column, label_column, id_names, n_examples) -> None:
     from rich.table import Table
 
-    from ..data import LABEL_COLUMNS, TEXT_COLUMNS, find_column
+    from ..data import LABEL_COLUMNS, find_column
+    from ..text import TEXT_COLUMNS
 
     kind = frame.attrs.get("row_kind", "line")
     console.print(f"[bold]{source}[/]: {len(frame):,} rows ({kind}s {frame.index[0]}-{frame.index[-1]}), "

@@ -11,9 +11,9 @@ import inspect
 
 import typer
 
-from ..distillation.config import DistillConfig
-from . import app
-from .finetune import settings_parameters
+from ..methods.distill.config import DistillConfig
+from . import app, print_split_metrics
+from .options import settings_parameters
 
 
 def distill_command(**options) -> None:
@@ -23,20 +23,14 @@ def distill_command(**options) -> None:
     Example: transferkit distill --teacher runs/ft --student from-teacher:3 --train train.csv
     --validation dev.csv --unlabeled reviews.txt -o runs/student
     """
-    from ..distillation import distill
-    from ..distillation.compare import print_comparison
-    from ..report import print_metrics
+    from ..methods.distill import distill
+    from ..methods.distill.compare import print_comparison
 
     config_file = options.pop("config_file")
     options["student"] = options.pop("model")  # the schema's `model` field is the student here
     run = distill(config=config_file, **{k: v for k, v in options.items() if v is not None})
-    if run.info.get("world_size", 1) > 1:
-        import torch.distributed as dist
-
-        if dist.is_initialized() and dist.get_rank() != 0:
-            return
-    for split, metrics in run.metrics.items():
-        print_metrics(metrics, title=f"student, {split}")
+    if not print_split_metrics(run, prefix="student, "):
+        return
     if run.comparison.get("teacher"):
         print_comparison(run.comparison)
     info = run.info

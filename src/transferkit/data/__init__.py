@@ -1,24 +1,26 @@
-"""Text-classification data: user files (CSV, TSV, JSONL, Parquet) and named datasets.
+"""Data that is not yet any modality's: tables, columns, labels, splits and named datasets.
 
-    from transferkit.data import load_text_splits, load_texts
-    splits = load_text_splits("reviews.csv")            # seeded, stratified 80/10/10
-    splits = load_text_splits("rotten_tomatoes")        # a named dataset, fetched and cached
-    test = load_texts("sst2:validation", labels=splits.labels)
+    from transferkit.data import read_table, resolve, pull_dataset
+    frame = read_table("reviews.csv")              # 1-based line numbers as the index
+    resolve("sst2:validation")                     # a path, or a named dataset and split
 
-Bad input raises `transferkit.errors.DataError` with one line naming the file, the line and
-the column, and what to do about it.
+Texts, tagged tokens and images are read on top of this by `transferkit.text`, the token
+classification task and `transferkit.vision`. Bad input raises `transferkit.errors.DataError`
+with one line naming the file, the line and the column, and what to do about it.
 """
 
-from .datasets import (DatasetSpec, dataset_info, get_dataset, list_datasets, pull_dataset, register_dataset,
-                       resolve, split_files)
+from .columns import LABEL_COLUMNS, find_column
+from .datasets import (DATASETS, KINDS, LABELLED_IMAGES, LABELLED_TEXTS, TAGGED_TOKENS, DatasetSpec, Resolved,
+                       dataset_info, get_dataset, list_datasets, pull_dataset, register_dataset, resolve,
+                       table_splits)
 from .labels import DataWarning, LabelMap
-from .splits import TextSplits, load_text_splits, load_texts, split_indices
+from .loading import SplitReader, Splits, load_split, load_splits
+from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_NAMES, find_splits, shuffled_split, split_indices
 from .tables import SUPPORTED, read_table
-from .text import LABEL_COLUMNS, TEXT_COLUMNS, TextExamples, examples_from_frame, find_column
 
 __all__ = [
-    "TextExamples", "TextSplits", "LabelMap", "DataWarning",
-    "read_table", "load_texts", "load_text_splits", "split_indices", "examples_from_frame", "find_column",
-    "register_dataset", "list_datasets", "dataset_info", "pull_dataset", "get_dataset", "DatasetSpec",
-    "resolve", "split_files", "TEXT_COLUMNS", "LABEL_COLUMNS", "SUPPORTED",
+    "read_table", "SUPPORTED", "find_column", "LABEL_COLUMNS", "LabelMap", "DataWarning",
+    "SplitReader", "Splits", "load_splits", "load_split", "find_splits", "split_indices", "shuffled_split", "SPLIT_NAMES", "DEFAULT_SEED", "DEFAULT_FRACTIONS",
+    "DATASETS", "DatasetSpec", "Resolved", "register_dataset", "list_datasets", "dataset_info", "pull_dataset",
+    "get_dataset", "resolve", "table_splits", "KINDS", "LABELLED_TEXTS", "TAGGED_TOKENS", "LABELLED_IMAGES",
 ]

@@ -29,9 +29,9 @@ class DataWarning(UserWarning):
 
 
 def warn(message: str) -> None:
-    """A DataWarning attributed to the first caller outside transferkit.data (the user's line)."""
+    """A DataWarning attributed to the first caller outside transferkit (the user's line)."""
     level, frame = 2, sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("transferkit.data"):
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("transferkit."):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, DataWarning, stacklevel=level)
 

@@ -1,147 +1,58 @@
-"""Load texts for training (train/validation/test splits) and for evaluate/predict/embed.
+"""Train/validation/test splits: which files of a folder are which split, and the seeded split of one source.
 
-A path or a named dataset works everywhere. A single training file is split by seed and
-stratified by label; train + validation (+ test) files are used as given, with labels of the
-other splits encoded by the training LabelMap so that class ids mean the same thing everywhere.
+Every reader (text tables, tagged tokens, images) finds split files the same way and splits a
+single source the same way, so `NAME:test` always names exactly the rows a default training run
+held out.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import Sequence
+import re
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .datasets import Resolved, resolve, split_files
-from .labels import LabelMap, warn
-from .tables import read_table
-from .text import TextExamples, check_classes, examples_from_frame
+from .labels import warn
 
 DEFAULT_SEED = 42
-DEFAULT_SPLIT = (0.8, 0.1, 0.1)
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+# A file or folder belongs to a split when its name starts with one of these words (then ".",
+# "-" or "_"): train.csv, dev.conll, validation/, t10k-images-idx3-ubyte.gz (MNIST), testb.txt (CoNLL).
+SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "dev", "valid", "val", "testa"),
+               "test": ("test", "testb", "t10k")}
+_FIRST_WORD = re.compile(r"[.\-_]")
 
 
-@dataclass
-class TextSplits:
-    train: TextExamples
-    validation: TextExamples | None
-    test: TextExamples | None
-    labels: LabelMap
-    text_column: str
-    label_column: str
-    split_info: dict  # how the splits were made: method, seed, fractions, sizes, files
+def split_of(name: str) -> str | None:
+    """The split a file or folder name stands for, or None."""
+    word = _FIRST_WORD.split(name, maxsplit=1)[0].lower()
+    return next((split for split, words in SPLIT_NAMES.items() if word in words), None)
 
 
-def _read(resolved: Resolved, *, text_column=None, label_column=None, labels=None, require_labels=True,
-          drop_invalid=False, source: str | None = None):
-    """(examples, text column, label column) of one file; a named dataset supplies its column names."""
-    spec = resolved.spec
-    if spec is not None:
-        text_column = text_column or spec.text_column
-        label_column = label_column or (spec.label_column if require_labels else None)
-    return examples_from_frame(read_table(resolved.path), source=source or resolved.label, text_column=text_column,
-                               label_column=label_column, labels=labels, require_labels=require_labels,
-                               drop_invalid=drop_invalid, id_names=spec.id_names if spec else None)
+def find_splits(folder: Path, accept: Callable[[Path], bool] = lambda p: True, *,
+                missing_train: str | None = None) -> dict[str, Path]:
+    """{'train': path, 'validation': ..., 'test': ...} of the entries of `folder` that `accept` takes.
 
-
-def load_texts(path_or_name: str | os.PathLike, *, text_column: str | None = None, label_column: str | None = None,
-               labels: LabelMap | None = None, require_labels: bool = True, drop_invalid: bool = False) -> TextExamples:
-    """One file or named split, for evaluate/predict/embed.
-
-    `labels`: the training LabelMap to encode with (unknown labels are an error); None builds one
-    from the file. require_labels=False makes the label column optional (prediction data):
-    labels are then filled in only if a label column is found and every label is known.
-    `NAME:SPLIT` picks a split of a named dataset: a file of it (`sst2:validation`), or for a
-    single-file dataset the split `load_text_splits(NAME)` makes with its defaults (seed 42,
-    80/10/10), so `rotten_tomatoes:test` holds exactly the rows a default training run held out.
+    Two entries for one split is an error (the user must choose). `missing_train`, when given,
+    is the advice of the error raised when there is no train entry.
     """
-    resolved = resolve(path_or_name)
-    if resolved.path.is_dir():
-        files = ", ".join(f.name for f in split_files(resolved.path).values())
-        if resolved.spec is not None:
-            raise DataError(f"{resolved.label}: has several splits ({files}); "
-                            f"name one, e.g. {resolved.label}:validation")
-        raise DataError(f"{resolved.path}: is a folder; pass one of its files ({files})")
-    if resolved.split is None:
-        return _read(resolved, text_column=text_column, label_column=label_column, labels=labels,
-                     require_labels=require_labels, drop_invalid=drop_invalid)[0]
-    splits = load_text_splits(resolved.spec.name, text_column=text_column, label_column=label_column,
-                              drop_invalid=drop_invalid)
-    examples = getattr(splits, resolved.split)
-    if labels is not None and examples.labels is not None and labels.names != splits.labels.names:
-        try:
-            examples.labels = labels.encode(splits.labels.decode(examples.labels), source=examples.source,
-                                            rows=examples.rows)
-            examples.label_map = labels
-        except DataError:
-            if require_labels:
-                raise
-            examples.labels, examples.label_map = None, None
-    return examples
+    found: dict[str, list[Path]] = {split: [] for split in SPLIT_NAMES}
+    for path in sorted(p for p in Path(folder).iterdir() if not p.name.startswith(".")):
+        split = split_of(path.name)
+        if split is not None and accept(path):
+            found[split].append(path)
+    for split, paths in found.items():
+        if len(paths) > 1:
+            raise DataError(f"{folder}: several {split} files ({', '.join(p.name for p in paths)}); keep one")
+    if missing_train is not None and not found["train"]:
+        names = ", ".join(p.name for p in sorted(Path(folder).iterdir())[:10]) or "nothing"
+        raise DataError(f"{folder}: no train file (found {names}); {missing_train}")
+    return {split: paths[0] for split, paths in found.items() if paths}
 
 
-def load_text_splits(train: str | os.PathLike, validation: str | os.PathLike | None = None,
-                     test: str | os.PathLike | None = None, *, text_column: str | None = None,
-                     label_column: str | None = None, seed: int = DEFAULT_SEED, drop_invalid: bool = False,
-                     split: Sequence[float] = DEFAULT_SPLIT) -> TextSplits:
-    """Labelled train/validation/test examples.
-
-    `train` is a file, a folder holding `train.*` and optionally `validation.*` (or `dev.*`,
-    `valid.*`, `val.*`) and `test.*`, or a named dataset. Explicit `validation`/`test` override
-    the folder's. When there is only one file, it is split deterministically: `split` gives the
-    (train, validation, test) fractions (default 80/10/10; 0 leaves a split out), made with
-    sklearn `train_test_split(stratify=labels, random_state=seed)` (test first, then validation
-    from the rest), each split kept in file order. If a class is too small to stratify, the split
-    is random instead, with a warning. `split_info` records method, seed, fractions and sizes.
-    When train + validation are given without test, there is no test split.
-    """
-    resolved = resolve(train)
-    if resolved.split is not None:
-        raise DataError(f"{resolved.label}: to train on {resolved.spec.name}, pass '{resolved.spec.name}'; "
-                        "its train/validation/test splits are made by seed")
-    files = {"train": resolved}
-    if resolved.path.is_dir():
-        prefix = resolved.spec.name if resolved.spec else None
-        files = {s: Resolved(p, f"{prefix}:{s}" if prefix else str(p), resolved.spec)
-                 for s, p in split_files(resolved.path).items()}
-    given = {"validation": validation, "test": test}
-    options = dict(text_column=text_column, label_column=label_column, drop_invalid=drop_invalid)
-    if len(files) == 1 and validation is None and test is None:
-        return _split_one(files["train"], seed=seed, fractions=split, **options)
-
-    train_ex, text_col, label_col = _read(files["train"], **options)
-    check_classes(train_ex, column=label_col)
-    parts, sources = {"train": train_ex}, {"train": train_ex.source}
-    for name in ("validation", "test"):
-        if given[name] is not None:
-            parts[name] = load_texts(given[name], labels=train_ex.label_map, require_labels=True, **options)
-        elif name in files:
-            parts[name] = _read(files[name], labels=train_ex.label_map, **options)[0]
-        if name in parts:
-            sources[name] = parts[name].source
-    info = {"method": "files", "files": sources, "sizes": {k: len(v) for k, v in parts.items()}}
-    return TextSplits(train_ex, parts.get("validation"), parts.get("test"), train_ex.label_map, text_col, label_col,
-                      info)
-
-
-def _split_one(resolved: Resolved, *, seed: int, fractions: Sequence[float], **options) -> TextSplits:
-    """Split one labelled file into train/validation/test by seed, stratified by label."""
-    source = resolved.label
-    examples, text_col, label_col = _read(resolved, **options)
-    check_classes(examples, column=label_col)
-    fractions = _check_fractions(fractions)
-    index, method = split_indices(examples.labels, fractions, seed, source=source)
-    name = resolved.spec.name if resolved.spec else None
-    parts = {s: examples.subset(i, source=f"{name}:{s}" if name else source) for s, i in index.items()}
-    info = {"method": method, "seed": seed, "fractions": dict(zip(("train", "validation", "test"), fractions)),
-            "sizes": {s: len(p) for s, p in parts.items()}, "source": source}
-    return TextSplits(parts["train"], parts.get("validation"), parts.get("test"), examples.label_map, text_col,
-                      label_col, info)
-
-
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     values = tuple(float(f) for f in fractions)
     if len(values) == 2:
         values = (*values, 0.0)
@@ -152,7 +63,12 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 
 def split_indices(labels: np.ndarray, fractions: Sequence[float], seed: int, *, source: str = "data"):
-    """({'train': idx, 'validation': idx, 'test': idx}, 'stratified' | 'random'); splits with fraction 0 omitted."""
+    """Classification data: ({'train': idx, 'validation': idx, 'test': idx}, 'stratified' | 'random').
+
+    scikit-learn's `train_test_split(stratify=labels, random_state=seed)`, test first, then
+    validation from the rest; each split in file order; a fraction of 0 leaves its split out. A
+    class too small to stratify makes the split random instead, with a warning.
+    """
     from sklearn.model_selection import train_test_split
 
     _, f_val, f_test = fractions
@@ -181,3 +97,18 @@ def split_indices(labels: np.ndarray, fractions: Sequence[float], seed: int, *, 
                             ) from None
         warn(f"{source}: cannot stratify the split ({stratify_error}); split at random instead")
         return parts, "random"
+
+
+def shuffled_split(n: int, seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS, *,
+                   source: str = "data", unit: str = "example") -> dict[str, np.ndarray]:
+    """Data without one label per example (tagged sentences): a seeded permutation cut into
+    train/validation/test, each at least one example, each in file order."""
+    if n < 3:
+        raise DataError(f"{source}: {n} {unit}(s) cannot be split into train/validation/test; "
+                        "give more data or pass --validation and --test")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, round(n * fractions[1]))
+    n_test = max(1, round(n * fractions[2]))
+    parts = {"train": order[:n - n_val - n_test], "validation": order[n - n_val - n_test:n - n_test],
+             "test": order[n - n_test:]}
+    return {name: np.sort(index) for name, index in parts.items()}

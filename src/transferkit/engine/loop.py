@@ -9,7 +9,7 @@ what trains (`update`, `param_groups`), this loop does the rest:
   --log-every steps), autocast in bf16/fp16 when chosen, no Python work beyond padding;
 * exact resume: checkpoints hold the weights, optimizer, scheduler, every process's RNG and
   the position (epoch, next batch), so a killed run continues exactly as if never stopped;
-* evaluation streams over length-sorted batches, keeping only the per-example outputs.
+* evaluation goes through the one inference loop (engine/inference.py), sharded over processes.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..batching import length_grouped_batches, sorted_batches
+from .batching import length_grouped_batches
 from .callbacks import Callback, EarlyStopping, Timer
 from .checkpoint import Checkpointer, rng_state, set_rng_state
 from .device import autocast
+from .inference import predict, to_device
 from .optim import build_optimizer, build_scheduler, warmup_steps
 
 
@@ -52,37 +53,11 @@ def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int
     return batches
 
 
-def predict(task, model, dataset, accelerator, batch_size: int, dtype: torch.dtype | None = None) -> np.ndarray:
-    """Per-example outputs of `task.predict`, in dataset order, sharded over the processes."""
-    from accelerate.utils import gather_object
-
-    was_training = model.training
-    model.eval()
-    rank, world = accelerator.process_index, accelerator.num_processes
-    shards = sorted_batches(dataset.lengths, batch_size)[rank::world]
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
-    with torch.inference_mode(), autocast(accelerator.device, dtype):
-        for indices in shards:
-            batch = _to_device(task.collate(dataset, indices), accelerator.device)
-            parts.append((indices, task.predict(model, batch).float().cpu().numpy()))
-    if world > 1:
-        parts = gather_object(parts)
-    model.train(was_training)
-    indices = np.concatenate([p[0] for p in parts])
-    outputs = np.concatenate([p[1] for p in parts])
-    result = np.empty_like(outputs)
-    result[indices] = outputs
-    return result
-
-
 def evaluate(task, model, dataset, accelerator, batch_size: int, dtype: torch.dtype | None = None) -> dict:
-    return task.evaluate(dataset, predict(task, model, dataset, accelerator, batch_size, dtype))
-
-
-def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    if device.type == "cpu":
-        return batch
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    """The task's metrics of `model` on an encoded dataset (sharded over the processes)."""
+    outputs = predict(model, dataset, task.collate, task.predict, batch_size=batch_size, dtype=dtype,
+                      accelerator=accelerator)
+    return task.evaluate(dataset, outputs)
 
 
 class TrainLoop:
@@ -160,7 +135,7 @@ class TrainLoop:
             indices = batches[position]
             # Augmentation draws from its own generator, so it too is reproducible on resume.
             rng = np.random.default_rng([cfg.seed, state.epoch, position, acc.process_index])
-            batch = _to_device(self.task.collate(self.train_set, indices, rng=rng), acc.device)
+            batch = to_device(self.task.collate(self.train_set, indices, rng=rng), acc.device)
             sync = position == window[-1]
             with acc.no_sync(self.model) if not sync else contextlib.nullcontext():
                 with autocast(acc.device, self.dtype):

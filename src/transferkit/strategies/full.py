@@ -1,8 +1,9 @@
 """full: every parameter trains (combine with --llrd for layer-wise LR decay)."""
 
-from . import Strategy, register_strategy
+from . import STRATEGIES
+from .base import Strategy
 
 
-@register_strategy("full")
+@STRATEGIES.register("full")
 class Full(Strategy):
     pass

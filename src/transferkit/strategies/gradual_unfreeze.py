@@ -6,12 +6,24 @@ reaching it are no longer those of a random head, which protects pretrained know
 The trainable set is a pure function of (epoch, step), so resuming restores it exactly.
 """
 
-from . import Strategy, register_strategy
+from typing import Literal
+
+from pydantic import Field
+
+from ..settings import Settings
+from . import STRATEGIES
+from .base import Strategy
 from .layers import layer_groups, set_trainable
 
 
-@register_strategy("gradual-unfreeze")
+class GradualUnfreezeOptions(Settings):
+    unfreeze_every: int = Field(1, ge=1, description="gradual-unfreeze: unfreeze one more layer group every N units.")
+    unfreeze_unit: Literal["epoch", "step"] = Field("epoch", description="gradual-unfreeze: unit of --unfreeze-every.")
+
+
+@STRATEGIES.register("gradual-unfreeze")
 class GradualUnfreeze(Strategy):
+    Options = GradualUnfreezeOptions
     changes_trainable = True
 
     def prepare(self, model):

@@ -4,12 +4,15 @@ Cheapest strategy and the safest on very small datasets: the features stay exact
 pretrained ones (a linear probe trained end to end with the engine's regularisation).
 """
 
-from . import Strategy, register_strategy
+from . import STRATEGIES
+from .base import Strategy
 from .layers import layer_groups, set_trainable
 
 
-@register_strategy("head-only")
+@STRATEGIES.register("head-only")
 class HeadOnly(Strategy):
+    applies_llrd = False  # only the head trains
+
     def prepare(self, model):
         set_trainable(model, set(layer_groups(model).head))
         return model

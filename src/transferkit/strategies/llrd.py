@@ -5,12 +5,13 @@ so general low-level features move least. `--llrd F` alone applies the same deca
 full, top-k or gradual-unfreeze; this strategy is the shorthand with a default factor.
 """
 
-from . import Strategy, register_strategy
+from . import STRATEGIES
+from .base import Strategy
 
 DEFAULT_FACTOR = 0.9
 
 
-@register_strategy("llrd")
+@STRATEGIES.register("llrd")
 class LayerwiseLRDecay(Strategy):
     def llrd_factor(self):
         return self.config.llrd if self.config.llrd is not None else DEFAULT_FACTOR

@@ -10,9 +10,30 @@ merged into the weights: the saved model is a plain Hugging Face model, no peft 
 """
 
 import warnings
+from typing import Any
 
-from . import Strategy, register_strategy
+from pydantic import Field, field_validator
+
+from ..settings import Settings
+from . import STRATEGIES
+from .base import Strategy
 from .layers import layer_groups
+
+
+class LoRAOptions(Settings):
+    lora_r: int = Field(8, ge=1, description="lora: adapter rank.")
+    lora_alpha: float = Field(16.0, gt=0, description="lora: scaling alpha.")
+    lora_dropout: float = Field(0.1, ge=0, lt=1, description="lora: dropout on the adapter input.")
+    lora_target_modules: list[str] | None = Field(
+        None, description="lora: module names to adapt, comma-separated (default per architecture, query,value for "
+                          "BERT).")
+
+    @field_validator("lora_target_modules", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 def head_modules(model) -> list[str]:
@@ -27,8 +48,10 @@ def head_modules(model) -> list[str]:
     return modules
 
 
-@register_strategy("lora")
+@STRATEGIES.register("lora")
 class LoRA(Strategy):
+    Options = LoRAOptions
+    applies_llrd = False  # the encoder's weights are frozen: there is no depth to decay over
     def prepare(self, model):
         from peft import LoraConfig, TaskType, get_peft_model
 

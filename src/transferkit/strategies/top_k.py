@@ -4,13 +4,23 @@ Upper layers hold the most task-specific features; lower ones generic syntax tha
 to move. Training only the top few is faster (no backward pass below them) and overfits less.
 """
 
+from pydantic import Field
+
 from ..errors import ConfigError
-from . import Strategy, register_strategy
+from ..settings import Settings
+from . import STRATEGIES
+from .base import Strategy
 from .layers import layer_groups, set_trainable
 
 
-@register_strategy("top-k")
+class TopKOptions(Settings):
+    top_k: int = Field(2, ge=1, description="top-k: number of top encoder layers trained with the head.")
+
+
+@STRATEGIES.register("top-k")
 class TopK(Strategy):
+    Options = TopKOptions
+
     def prepare(self, model):
         groups = layer_groups(model)
         k = self.config.top_k

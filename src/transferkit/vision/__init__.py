@@ -1,16 +1,31 @@
-"""Image classification: backbones with packaged ImageNet weights, image data, augmentation.
+"""Images: backbones with packaged ImageNet weights, image data, decoding, augmentation.
 
     from transferkit.vision import create_backbone, list_backbones
     model = create_backbone("mobilenet-v2", num_classes=10)
 
-Modules: backbone.py (the ImageBackbone interface), registry.py (`@register_backbone`,
-`create_backbone`, timm:NAME), mobilenet.py, efficientnet.py, images.py (decoding and data
-formats), augment.py (training-time transforms), runs.py (predictors, image probe).
-Importing this package loads torch; the CLI imports it inside commands only.
+| module | what |
+| --- | --- |
+| `backbone.py` | the one `ImageBackbone` interface (features, head, `reset_head`, layer groups), `InputSpec` |
+| `backbones.py` | the backbone registry (`@register_backbone`, `create_backbone`, packaged weights) |
+| `mobilenet.py`, `efficientnet.py`, `timm.py` | the architectures (torchvision / efficientnet_pytorch names), timm:NAME |
+| `images.py` | image sources: ImageFolder, tables of paths, IDX, arrays; the split reader |
+| `decode.py` | every image decoded once into uint8 squares (bad images skipped or named) |
+| `augment.py` | training-time transforms from a seeded generator; the evaluation crop |
+| `models.py` | how a trained image model is saved and reloaded |
+
+Names resolve lazily: importing this package does not load torch.
 """
 
-from .backbone import ImageBackbone, InputSpec, LayerGroup
-from .registry import create_backbone, is_backbone, list_backbones, register_backbone
+from importlib import import_module
 
-__all__ = ["ImageBackbone", "InputSpec", "LayerGroup", "create_backbone", "is_backbone", "list_backbones",
-           "register_backbone"]
+_LAZY = {"ImageBackbone": "backbone", "InputSpec": "backbone", "LayerGroup": "backbone",
+         "create_backbone": "backbones", "is_backbone": "backbones", "list_backbones": "backbones",
+         "register_backbone": "backbones", "BACKBONES": "backbones"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

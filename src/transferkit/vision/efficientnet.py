@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import ImageBackbone, InputSpec, LayerGroup, group_of, make_divisible
-from .registry import register_backbone
+from .backbones import register_backbone
 
 # EfficientNet-B0's stages: (repeats, kernel, stride, expansion, in, out).
 BASE_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),

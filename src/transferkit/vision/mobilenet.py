@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from .backbone import ImageBackbone, InputSpec, LayerGroup, group_of, make_divisible
-from .registry import register_backbone
+from .backbones import register_backbone
 
 # (expansion t, output channels c, repeats n, first stride s) per stage, as in the paper's Table 2.
 STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))

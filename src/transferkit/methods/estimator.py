@@ -1,0 +1,80 @@
+"""`TextClassifier`: fine-tuning as a scikit-learn estimator (fit / predict / predict_proba / score).
+
+    clf = TextClassifier("minilm-l6", epochs=2).fit(texts, labels)
+    clf.score(test_texts, test_labels)
+
+The constructor only stores parameters, so `clone`, `get_params` and grid search work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import TransferkitError
+from .finetune import finetune
+
+try:  # scikit-learn is a dependency; the guard keeps this module importable in minimal installs
+    from sklearn.base import BaseEstimator, ClassifierMixin
+except ImportError:  # pragma: no cover
+    BaseEstimator, ClassifierMixin = object, object
+
+
+class TextClassifier(ClassifierMixin, BaseEstimator):
+    """scikit-learn estimator that fine-tunes a pretrained encoder on texts.
+
+    The constructor only stores parameters (so `clone` and grid search work); `settings` takes
+    any further FinetuneConfig field, e.g. {"weight_decay": 0.1, "early_stopping_patience": 2}.
+    """
+
+    def __init__(self, model: str = "minilm-l6", *, strategy: str = "full", epochs: int = 3,
+                 batch_size: int = 32, lr: float = 5e-5, max_length: int = 128, seed: int = 42,
+                 output: str | None = None, settings: dict | None = None):
+        self.model = model
+        self.strategy = strategy
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.max_length = max_length
+        self.seed = seed
+        self.output = output
+        self.settings = settings
+
+    def fit(self, X: Sequence[str], y, eval_set: tuple[Sequence[str], Any] | None = None) -> "TextClassifier":
+        from ..data import LabelMap
+
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        labels = LabelMap([str(c) for c in self.classes_])
+        train = self._examples(X, y, labels, "fit(X, y)")
+        validation = self._examples(*eval_set, labels, "eval_set") if eval_set is not None else None
+        settings = {"progress": False, **(self.settings or {}),
+                    "strategy": self.strategy, "epochs": self.epochs, "batch_size": self.batch_size,
+                    "lr": self.lr, "max_length": self.max_length, "seed": self.seed}
+        if self.output is not None:
+            settings["overwrite"] = settings.get("overwrite", True)
+        self.run_ = finetune(self.model, train, validation, output=self.output, **settings)
+        return self
+
+    def _examples(self, X, y, labels, source: str):
+        from ..text import TextExamples
+
+        y = np.asarray(y)
+        unknown = sorted(set(y.tolist()) - set(self.classes_.tolist()), key=str)
+        if unknown:
+            raise TransferkitError(f"{source}: labels {unknown[:5]} are not among the training classes")
+        texts = [str(x) for x in X]
+        if len(texts) != len(y):
+            raise TransferkitError(f"{source}: {len(texts)} texts but {len(y)} labels")
+        ids = np.searchsorted(self.classes_, y).astype(np.int64)
+        return TextExamples(texts, ids, np.arange(1, len(texts) + 1), source, labels)
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "run_")
+        return self.run_.predict_proba([str(x) for x in X])
+
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]

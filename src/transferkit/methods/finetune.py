@@ -1,0 +1,250 @@
+"""Fine-tune a pretrained model: the functional API and the `finetune` run kind.
+
+    from transferkit import finetune
+    run = finetune("minilm-l6", "train.csv", "dev.csv", output="runs/ft", epochs=3, strategy="lora")
+    run.predict(["a gorgeous, witty film"])
+
+`finetune` composes small steps: settings -> task -> data -> model -> strategy -> training loop
+-> export -> metrics -> run directory. The same call runs under `torchrun`/`accelerate launch`
+with several processes; only the main process writes. Distillation reuses the steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .._io import atomic_dir, atomic_write_json
+from ..errors import ConfigError, TransferkitError
+from ..runs import RUN_KINDS, ModelScorer, Predictor, check_output_dir, read_labels, read_run_config, write_metrics
+from ..settings import foreign_settings
+from .config import FinetuneConfig, resolve_config, saved_settings
+
+
+@dataclass
+class FinetuneResult:
+    """What `finetune` returns: the trained predictor, its metrics and where it was saved."""
+
+    predictor: Predictor
+    metrics: dict[str, dict]  # by split: validation, test
+    config: FinetuneConfig
+    run_dir: Path | None  # None when trained without an output directory
+    info: dict[str, Any]  # world size, device, precision, steps, seconds
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.predictor.label_names
+
+    def predict_proba(self, inputs):
+        return self.predictor.predict_proba(inputs)
+
+    def predict(self, inputs) -> list:
+        return self.predictor.predict(inputs)
+
+    def predict_json(self, inputs) -> list[dict]:
+        return self.predictor.predict_json(inputs)
+
+    def evaluate(self, examples) -> dict:
+        return self.predictor.evaluate(examples)
+
+
+FinetuneRun = FinetuneResult  # the name of earlier releases
+
+
+def finetune(model: str | None = None, train=None, validation=None, test=None, output=None, *,
+             config: FinetuneConfig | dict | str | os.PathLike | None = None, callbacks: Sequence = (),
+             **settings) -> FinetuneResult:
+    """Fine-tune `model` on labelled data and return the result.
+
+    train/validation/test: files, folders or dataset names (see transferkit.data), or data in
+    memory as the task reads it ((texts, labels), (token lists, tag lists), (images, labels)).
+    output: run directory (None: train in a temporary directory and keep only the in-memory
+    model). settings: any FinetuneConfig field, e.g. epochs=3, lr=2e-5, strategy="lora";
+    config: a YAML/JSON file, dict or FinetuneConfig they override.
+    """
+    from accelerate.utils import set_seed
+
+    cfg = resolve_config(model, train, validation, test, output, config=config, **settings)
+    task, strategy = setup(cfg)
+    accelerator, dtype = make_engine(cfg, strategy)
+    check_run_dir(cfg, accelerator, "finetune")
+    data = load_checked_data(task, cfg, train, validation, test)
+
+    set_seed(cfg.seed)  # the new head's initialisation
+    network = strategy.prepare(task.build_model(cfg.model, data))
+    strategy.update(network, 0, 0)  # the first step's trainable set, so run_info records it
+    encoded = encode_splits(task, data, accelerator)
+    return train_and_save(cfg, task, strategy, network, data, encoded, accelerator, dtype, callbacks, kind="finetune")
+
+
+# The steps of `finetune`, shared with distillation (which swaps in its own task, strategy and data).
+
+def setup(cfg: FinetuneConfig):
+    """(task, strategy) for the settings, after every check that needs no data or model."""
+    from ..sources import family_of
+    from ..strategies import STRATEGIES
+    from ..tasks import TASKS, task_for_family
+
+    if cfg.model is None:
+        raise ConfigError("invalid model: no model given; pass --model NAME_OR_FOLDER")
+    if cfg.task is None:
+        cfg.task = task_for_family(family_of(cfg.model))
+    task = TASKS.get(cfg.task)(cfg)
+    strategy = STRATEGIES.get(cfg.strategy)(cfg)
+    problem = foreign_settings(cfg, f"task {cfg.task}", f"strategy {cfg.strategy}")
+    if problem:
+        raise ConfigError(problem)
+    task.check_config()
+    strategy.check_config()
+    return task, strategy
+
+
+def make_engine(cfg, strategy):
+    """(accelerate.Accelerator, autocast dtype or None) for the configured device and precision."""
+    from ..engine.device import make_accelerator, resolve_precision
+
+    accelerator = make_accelerator(cfg.device, find_unused_parameters=strategy.changes_trainable)
+    return accelerator, resolve_precision(cfg.precision, accelerator.device)
+
+
+def load_checked_data(task, cfg, train, validation, test):
+    """The task's splits (arguments win over the config's paths); records detected columns in cfg."""
+    if train is None and cfg.train is None:
+        raise ConfigError("invalid train: no training data given; pass --train FILE")
+    data = task.load_data(train if train is not None else cfg.train,
+                          validation if validation is not None else cfg.validation,
+                          test if test is not None else cfg.test)
+    if cfg.early_stopping_patience and data.validation is None:
+        raise ConfigError("invalid early_stopping_patience: early stopping needs validation data (--validation)")
+    for name, value in data.columns.items():  # record what was detected, for the saved config
+        if getattr(cfg, name, None) is None and value:
+            setattr(cfg, name, value)
+    return data
+
+
+def encode_splits(task, data, accelerator) -> dict:
+    with accelerator.main_process_first():  # the main process fills the token cache first
+        return {name: task.encode(split, training=name == "train")
+                for name in ("train", "validation", "test") if (split := getattr(data, name)) is not None}
+
+
+def inference_task(task, cfg):
+    """A copy of the trained task for predicting: same tokenizer and labels, no token cache writes."""
+    copied = copy.copy(task)
+    copied.config = cfg.model_copy(update={"cache_tokens": False})
+    return copied
+
+
+def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerator, dtype, callbacks: Sequence = (),
+                   *, kind: str, extra_info: dict | None = None, inference=None) -> FinetuneResult:
+    """Train `network` on encoded["train"], export it, score validation/test in fp32 and write the
+    run directory (model/, labels.json, metrics.json, config.json with run_info). `inference`: the
+    task the returned predictor uses (default `task`; distillation trains through a wrapper)."""
+    from accelerate.utils import set_seed
+
+    from ..engine.callbacks import JsonlLogger, ProgressBar, TensorBoardLogger
+    from ..engine.device import precision_name
+    from ..engine.loop import TrainLoop, evaluate
+
+    set_seed(cfg.seed, device_specific=True)  # dropout: different per process, same per run
+    run_dir, temporary = _create_run_dir(cfg, accelerator)
+
+    info = {"world_size": accelerator.num_processes, "device": str(accelerator.device),
+            "precision": precision_name(dtype), "split": getattr(data, "split_info", None),
+            "sizes": {name: len(ds) for name, ds in encoded.items()},
+            "parameters": sum(p.numel() for p in network.parameters()),
+            # Of the first step (gradual unfreezing trains more later).
+            "trainable_parameters": sum(p.numel() for p in network.parameters() if p.requires_grad),
+            **(extra_info or {})}
+    main = accelerator.is_main_process
+    if main:
+        atomic_write_json(run_dir / "config.json", _config_doc(cfg, info, kind))
+    loggers = [JsonlLogger(run_dir / "train_log.jsonl")] if main else []
+    if main and cfg.tensorboard:
+        loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
+    if main and cfg.progress:
+        loggers.append(ProgressBar())
+
+    started = time.perf_counter()
+    loop = TrainLoop(task, network, encoded["train"], encoded.get("validation"), strategy, cfg, run_dir,
+                     accelerator, dtype, [*loggers, *callbacks])
+    state = loop.run()
+    info.update(steps=state.step, epochs_completed=state.epoch, stopped_early=state.stopped_early,
+                train_seconds=round(time.perf_counter() - started, 2))
+
+    trained = strategy.export(loop.raw_model).eval()
+    batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
+    # Final metrics in fp32: exactly what the saved model gives when loaded anywhere.
+    metrics = {name: public(evaluate(task, trained, encoded[name], accelerator, batch_size))
+               for name in ("validation", "test") if name in encoded}
+    if main and not temporary:
+        with atomic_dir(run_dir / "model", overwrite=True) as tmp:
+            task.save(trained, tmp)
+        atomic_write_json(run_dir / "labels.json", {"names": list(data.label_names)})
+        write_metrics(run_dir, metrics)
+        atomic_write_json(run_dir / "config.json", _config_doc(cfg, info, kind))
+    accelerator.wait_for_everyone()
+    if temporary and main:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    result_dir = None if temporary else run_dir
+    inference = inference_task(inference or task, cfg)
+    predictor = Predictor(inference, ModelScorer(inference, trained, cfg.eval_batch_size or 64), result_dir)
+    return FinetuneResult(predictor, metrics, cfg, result_dir, info)
+
+
+def public(metrics: dict) -> dict:
+    """Metrics as in every run kind's metrics.json (the eval loss is only logged)."""
+    return {k: v for k, v in metrics.items() if k != "loss"}
+
+
+def _config_doc(cfg, info: dict, kind: str) -> dict:
+    return {"kind": kind, **cfg.to_json(), "run_info": info}
+
+
+def check_run_dir(cfg, accelerator, kind: str) -> None:
+    """Refuse to replace a run without --overwrite, or to resume another kind of run: before any work."""
+    if cfg.output is None:
+        if accelerator.num_processes > 1:
+            raise ConfigError("invalid output: several processes need a shared --output directory")
+        return
+    run_dir = Path(cfg.output)
+    if cfg.resume and (run_dir / "config.json").is_file():
+        found = read_run_config(run_dir).get("kind")
+        if found != kind:
+            raise TransferkitError(f"{run_dir} holds a {found} run, not a {kind} run; cannot resume it")
+    elif not cfg.resume:
+        check_output_dir(run_dir, cfg.overwrite)
+
+
+def _create_run_dir(cfg, accelerator) -> tuple[Path, bool]:
+    """(run directory, is temporary), created once data and model have loaded."""
+    if cfg.output is None:
+        return Path(tempfile.mkdtemp(prefix="transferkit-finetune-")), True
+    run_dir = Path(cfg.output)
+    if accelerator.is_main_process:
+        if cfg.overwrite and not cfg.resume and run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    return run_dir, False
+
+
+@RUN_KINDS.register("finetune")
+def load_finetuned(run_dir: Path, config: dict) -> Predictor:
+    """The predictor of a finetune (or distill) run: its task and model/ folder."""
+    from ..tasks import TASKS
+
+    cfg = saved_settings(config, FinetuneConfig, cache_tokens=False)
+    task = TASKS.get(cfg.task)(cfg)
+    folder = Path(run_dir) / "model"
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise TransferkitError(f"{run_dir}: no fine-tuned model in model/ (the run did not finish; "
+                               "continue it with --resume)")
+    model = task.load_model(folder, read_labels(run_dir))
+    return Predictor(task, ModelScorer(task, model, cfg.eval_batch_size or 64), Path(run_dir), config)

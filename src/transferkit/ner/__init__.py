@@ -1,1 +1,0 @@
-"""Token classification (NER): readers, tagging schemes, windows, metrics, the trained predictor."""

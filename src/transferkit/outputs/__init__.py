@@ -1,0 +1,1 @@
+"""What runs produce for people and files: metrics, console reports, prediction and embedding files."""

@@ -1,0 +1,58 @@
+"""Run directories: what every trained artefact (probe, fine-tune, distilled) looks like on disk.
+
+    RUN_DIR/
+      config.json    resolved settings; "kind" selects the loader, "task" the task
+      labels.json    label names in class-id order
+      metrics.json   {"split": ..., <metrics of that split>, "by_split": {name: metrics}}
+      ...            kind-specific files (a head, a Hugging Face model folder, checkpoints)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .._io import atomic_write_json, read_json
+from ..errors import TransferkitError
+
+
+def check_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse to replace an existing non-empty directory unless overwrite is set."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
+        raise TransferkitError(f"{path} already exists; choose another --output or pass --overwrite")
+    return path
+
+
+def read_run_config(run_dir: str | os.PathLike) -> dict:
+    """config.json of a run directory, with one-line errors for what is not a run."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise TransferkitError(f"{run_dir} is not a transferkit run directory (no config.json); "
+                               "pass the --output folder of a probe, finetune or distill run")
+    try:
+        config = read_json(path)
+    except (OSError, ValueError) as e:
+        raise TransferkitError(f"{path}: unreadable run config ({e}); the run is damaged, train it again") from None
+    if not isinstance(config, dict) or "kind" not in config:
+        if isinstance(config, dict) and ("model_type" in config or "architectures" in config):
+            raise TransferkitError(f"{run_dir} is a model folder, not a run; use it as --model to fine-tune or probe it")
+        raise TransferkitError(f"{path}: not a transferkit run config (no 'kind'); pass the --output folder of a run")
+    return config
+
+
+def read_labels(run_dir: str | os.PathLike) -> list[str]:
+    path = Path(run_dir) / "labels.json"
+    try:
+        return list(read_json(path)["names"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TransferkitError(f"{path}: unreadable label names ({e}); the run is damaged, train it again") from None
+
+
+def write_metrics(run_dir: str | os.PathLike, by_split: dict[str, dict]) -> dict:
+    """metrics.json: the headline split (test if present, else validation) flattened at top level."""
+    headline = "test" if "test" in by_split else ("validation" if "validation" in by_split else next(iter(by_split), None))
+    doc = {"split": headline, **(by_split.get(headline) or {}), "by_split": by_split}
+    atomic_write_json(Path(run_dir) / "metrics.json", doc)
+    return doc

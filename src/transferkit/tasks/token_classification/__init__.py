@@ -1,0 +1,244 @@
+"""Token classification (NER): a pretrained encoder + AutoModelForTokenClassification head.
+
+| module | what |
+| --- | --- |
+| `conll.py` | CoNLL and JSONL readers (one-line errors with file and line), `NerExamples` |
+| `schemes.py` | IOB1 / IOB2 / BIOES detection and conversion, entity chunks |
+| `data.py` | the split reader (files, folders, named datasets, lists in memory), label names |
+| `windows.py` | words -> overlapping sub-word windows; outputs -> one score per word |
+| `metrics.py` | seqeval entity micro/macro/per-type F1 and token accuracy |
+| `entities.py` | tags, entities (character spans for texts) and prediction records |
+| `tiny.py` | a tiny tagging set and model for the contract tests |
+
+Data are pre-split words with IOB2 tags. The tag of a word is trained on its first sub-word
+(or all, with --label-all-subwords); long sentences become overlapping windows so no word is
+dropped. Evaluation maps predictions back to words and scores entities with seqeval; early
+stopping watches the entity-level micro F1 (`f1`) by default. The saved model is a plain
+Hugging Face folder with the tag names in id2label.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ...data import TAGGED_TOKENS, load_split
+from ...errors import ConfigError
+from ...settings import Settings
+from ...text import hf
+from ...text.options import TextInput
+from .. import TASKS
+from ..base import Task, TaskExample
+from .conll import NerExamples, is_word_file
+from .data import TaggedTokenReader, load_ner_splits
+from .entities import print_entities, records
+from .metrics import ner_metrics
+from .windows import IGNORE, TokenWindows, collate_windows, encode_sentences, word_scores
+
+
+class TokenData(TextInput):
+    tag_column: int = Field(-1, description="token-classification: CoNLL column with the tag (0 is the token, -1 "
+                                            "the last).")
+    tag_scheme: Literal["auto", "iob1", "iob2", "bio", "bioes", "iobes"] = Field(
+        "auto", description="token-classification: tagging scheme of the files (auto: detected); IOB2 inside.")
+    repair_tags: bool = Field(False, description="token-classification: turn an I- tag that starts an entity into "
+                                                 "B- instead of failing.")
+    window_stride: int | None = Field(None, ge=0, description="token-classification: sub-words shared by the "
+                                      "overlapping windows a long sentence is cut into (default max_length/4).")
+
+
+class TokenTraining(Settings):
+    label_all_subwords: bool = Field(False, description="token-classification: train every sub-word of a word, not "
+                                                        "only the first (B- continues as I-).")
+
+
+@TASKS.register("token-classification")
+class TokenClassification(Task):
+    dataset_kind = TAGGED_TOKENS
+    DataOptions = TokenData
+    TrainOptions = TokenTraining
+    student_inherits = ("tag_column", "tag_scheme", "repair_tags", "max_length", "window_stride")
+    metric_names = ("f1", "loss", "accuracy", "precision", "recall", "macro_f1", "macro_precision", "macro_recall",
+                    "weighted_f1")
+    default_metric = "f1"
+    headline_metric = "f1"  # entity-level micro F1
+    # Entities are nested lists a flat table cannot hold: predictions are JSON lines.
+    prediction_suffix = ".predictions.jsonl"
+
+    def _auto_class(self):
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification
+
+    def _reader(self) -> TaggedTokenReader:
+        cfg = self.config
+        return TaggedTokenReader(cfg.tag_column, cfg.tag_scheme, cfg.repair_tags)
+
+    # ---------------------------------------------------------------- data
+
+    def load_data(self, train, validation=None, test=None):
+        cfg = self.config
+        splits = load_ner_splits(train, validation, test, seed=cfg.seed, tag_column=cfg.tag_column,
+                                 scheme=cfg.tag_scheme, repair=cfg.repair_tags)
+        self.label_names = list(splits.label_names)
+        return splits
+
+    def read_inputs(self, source, *, column=None, labelled=False, label_column=None, drop_invalid=False):
+        """Raw texts (a list of strings, or a table of texts: words are cut with character spans),
+        pre-split sentences (word lists, CoNLL or JSONL tokens), or tagged data to evaluate."""
+        if isinstance(source, (list, tuple)) and all(isinstance(t, str) for t in source):
+            return NerExamples.from_texts(list(source), range(1, len(source) + 1), "texts")
+        if not labelled and isinstance(source, (str, os.PathLike)) and Path(source).is_file() \
+                and not is_word_file(source):
+            from ...text.examples import TextTableReader
+
+            texts = load_split(TextTableReader(column, None, drop_invalid), source, require_labels=False)
+            return NerExamples.from_texts(texts.texts, texts.rows, texts.source)
+        return load_split(self._reader(), source, require_labels=labelled, seed=self.config.seed, source="sentences")
+
+    # ---------------------------------------------------------------- model
+
+    def build_model(self, model: str, data):
+        from ...sources import resolve_model
+
+        folder = resolve_model(model).path
+        self.tokenizer = hf.load_tokenizer(folder, need_fast="token classification needs one to align tags "
+                                                              "with sub-words")
+        return hf.with_new_head(self._auto_class(), folder, self.label_names, self.config.dropout)
+
+    def save(self, model, directory: Path) -> None:
+        hf.save(model, self.tokenizer, directory)
+
+    def load_model(self, folder: Path, label_names):
+        self.label_names = list(label_names)
+        self.tokenizer = hf.load_tokenizer(folder)
+        return hf.load_trained(self._auto_class(), folder)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.label_names)}
+
+    # ---------------------------------------------------------------- batches
+
+    def check_config(self) -> None:
+        super().check_config()
+        if getattr(self.config, "augment_copies", 0):
+            raise ConfigError("invalid augment_copies: word-level copies are for text-classification")
+
+    def encode(self, examples: NerExamples, *, training: bool = False) -> TokenWindows:
+        cfg = self.config
+        all_subwords = getattr(cfg, "label_all_subwords", False) and training
+        return encode_sentences(self.tokenizer, examples.tokens, examples.tags, self.label2id, cfg.max_length,
+                                cfg.window_stride, all_subwords)
+
+    def collate(self, dataset: TokenWindows, indices, rng=None) -> dict:
+        return collate_windows(dataset, indices, self.tokenizer.pad_token_id or 0)
+
+    def forward(self, model, batch: dict, *, hidden_states: bool = False, attentions: bool = False):
+        return hf.forward(model, batch, hidden_states=hidden_states, attentions=attentions)
+
+    def loss(self, model, batch: dict):
+        import torch.nn.functional as F
+
+        logits = self.predict(model, batch).float()
+        return F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE,
+                               label_smoothing=getattr(self.config, "label_smoothing", 0.0))
+
+    def evaluate(self, dataset: TokenWindows, outputs: np.ndarray) -> dict:
+        from scipy.special import log_softmax
+
+        per_sentence = word_scores(dataset, outputs)
+        predicted = [[self.label_names[i] for i in s.argmax(-1)] for s in per_sentence]
+        # Entity types this model never saw simply count as missed entities; the loss skips them.
+        metrics = ner_metrics(dataset.gold, predicted)
+        ids = self.label2id
+        gold_ids = np.fromiter((ids.get(t, -1) for s in dataset.gold for t in s), dtype=np.int64)
+        known = gold_ids >= 0
+        log_probs = log_softmax(np.concatenate(per_sentence), axis=-1)[known]
+        metrics["loss"] = float(-log_probs[np.arange(len(log_probs)), gold_ids[known]].mean()) if known.any() else 0.0
+        return metrics
+
+    def summary(self, metrics: dict) -> str:
+        return (f"entity F1 [bold green]{metrics['f1']:.4f}[/] (P {metrics['precision']:.4f}, "
+                f"R {metrics['recall']:.4f})  macro F1 {metrics['macro_f1']:.4f}  "
+                f"token accuracy {metrics['accuracy']:.4f}  (n={metrics.get('n', '?')})")
+
+    # ---------------------------------------------------------------- predictions
+
+    def probabilities(self, examples, dataset: TokenWindows, outputs: np.ndarray) -> list[np.ndarray]:
+        """Per sentence, a (words, tags) array of probabilities."""
+        from scipy.special import softmax
+
+        return [softmax(s, axis=-1) for s in word_scores(dataset, outputs)]
+
+    def records(self, examples, dataset, outputs) -> list[dict]:
+        return records(examples, self.probabilities(examples, dataset, outputs), self.label_names)
+
+    def predictions(self, examples, dataset, outputs) -> list[list[dict]]:
+        """Per input, its entities: character spans for texts, token ranges for word lists."""
+        return [r["entities"] for r in self.records(examples, dataset, outputs)]
+
+    def write_predictions(self, examples, dataset, outputs, path: Path) -> int:
+        from ...outputs.tables import write_jsonl
+
+        rows = self.records(examples, dataset, outputs)
+        write_jsonl(path, rows)
+        return len(rows)
+
+    def show_predictions(self, examples, dataset, outputs) -> None:
+        print_entities(self.records(examples, dataset, outputs))
+
+    # ---------------------------------------------------------------- distillation
+
+    def read_unlabeled(self, source):
+        return self.read_inputs(source)
+
+    def concat(self, parts) -> TokenWindows:
+        windows = list(parts)
+        sentence, n_words, start = [], [], 0
+        for part in windows:
+            sentence.append(part.sentence + start)
+            n_words.extend(part.n_words)
+            start += len(part.n_words)
+        labels = [lab for part in windows
+                  for lab in (part.labels or [np.full(len(ids), IGNORE, dtype=np.int64) for ids in part.input_ids])]
+        gold = [g for part in windows for g in (part.gold or [["O"] * n for n in part.n_words])]
+        return TokenWindows([x for p in windows for x in p.input_ids], labels, [x for p in windows for x in p.first],
+                            [x for p in windows for x in p.words], np.concatenate(sentence), n_words, gold)
+
+    def soft_targets(self, dataset: TokenWindows, outputs: np.ndarray):
+        # Per word (its first sub-word's logits): a student with another tokenizer can use them too.
+        per_sentence = word_scores(dataset, outputs)
+        offsets = np.zeros(len(per_sentence) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in per_sentence], out=offsets[1:])
+        return np.concatenate(per_sentence).astype(np.float32), offsets
+
+    def add_soft_targets(self, batch: dict, dataset: TokenWindows, indices, rows, offsets) -> dict:
+        import torch
+
+        length, n_labels = batch["input_ids"].shape[1], rows.shape[1]
+        logits = torch.zeros((len(indices), length, n_labels), dtype=torch.float32)
+        mask = torch.zeros((len(indices), length), dtype=torch.bool)
+        for row, w in enumerate(indices):
+            start = offsets[dataset.sentence[w]]
+            first = torch.from_numpy(dataset.first[w])
+            logits[row, first] = torch.from_numpy(np.asarray(rows[start + dataset.words[w]], dtype=np.float32))
+            mask[row, first] = True
+        batch["teacher_logits"], batch["teacher_mask"] = logits, mask
+        return batch
+
+    # ---------------------------------------------------------------- contract tests
+
+    @classmethod
+    def tiny_example(cls, workdir: Path) -> TaskExample:
+        from .tiny import tagged_sentences, tiny_tagger, write_conll
+
+        workdir = Path(workdir)
+        return TaskExample(model=str(tiny_tagger(workdir / "tiny-ner-bert")),
+                           train=write_conll(workdir / "train.conll", *tagged_sentences(96, 1)),
+                           validation=write_conll(workdir / "validation.conll", *tagged_sentences(32, 2)),
+                           inputs=["alice went to paris", "bob met carol"], settings={"batch_size": 8, "lr": 3e-3})
