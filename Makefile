@@ -1,6 +1,8 @@
 # One command sets up and runs each job; creating the venv and installing are part of it.
 #   make demo   fine-tune a packaged model on a packaged dataset (the README's main job)
 #   make test   the whole test suite
+#   make quick  the tests not marked slow (a quick loop while developing)
+#   make lint   ruff over src, tests and benchmarks
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -13,7 +15,7 @@ FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),)
 TORCH_INDEX ?=
 TORCH_SRC := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),$(FIND_LINKS))
 
-.PHONY: demo test install bench clean
+.PHONY: demo test quick lint install bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +32,12 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+quick: install
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
 
 clean:
 	rm -rf $(VENV)

@@ -19,8 +19,9 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import in_child, peak_rss_mb, save
 from image_fashion_mnist import splits
+
+from _common import in_child, peak_rss_mb, save
 
 
 def settings(args) -> dict:

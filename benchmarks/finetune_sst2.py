@@ -63,6 +63,7 @@ def run_transferkit(args, strategy="full", settings=None, limit=None, epochs=Non
 
 def run_hf_trainer(args) -> dict:
     import transferkit as tk
+
     from hf_baseline import hf_trainer_text_classification
 
     tr_x, tr_y, va_x, va_y = _splits(args.train_limit, args.seed)

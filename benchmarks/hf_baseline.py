@@ -29,8 +29,13 @@ def hf_trainer_text_classification(model_path, train_texts, train_labels, eval_t
                                    epochs, batch_size, lr, max_length, seed, weight_decay=0.01, warmup_ratio=0.1,
                                    out_dir="/tmp/hf_trainer_bench") -> dict:
     import torch
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     tok = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=num_labels)

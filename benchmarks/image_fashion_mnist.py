@@ -33,9 +33,10 @@ import argparse
 import time
 
 import numpy as np
-from _common import peak_rss_mb, save
 
 from transferkit.engine.callbacks import Callback
+
+from _common import peak_rss_mb, save
 
 
 def splits(train_limit: int, test_limit: int | None, seed: int):
@@ -52,7 +53,7 @@ def splits(train_limit: int, test_limit: int | None, seed: int):
     pool = rng.permutation(pool)
     val, tr = pool[:1000], pool[1000:1000 + train_limit]
     test_idx = np.arange(len(test)) if not test_limit else rng.permutation(len(test))[:test_limit]
-    as_pair = lambda ex, idx: (ex.items[idx], names[ex.labels[idx]].tolist())  # noqa: E731
+    as_pair = lambda ex, idx: (ex.items[idx], names[ex.labels[idx]].tolist())
     return as_pair(train, tr), as_pair(train, val), as_pair(test, test_idx)
 
 
@@ -75,7 +76,8 @@ def finetuned(args, data, pretrained: bool) -> dict:
 
     settings = dict(task="image-classification", image_size=args.image_size, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr if pretrained else args.scratch_lr, schedule="cosine",
-                    warmup_ratio=0.05, weight_decay=0.05, crop_scale=args.crop_scale, color_jitter=args.color_jitter, seed=args.seed,
+                    warmup_ratio=0.05, weight_decay=0.05, crop_scale=args.crop_scale, color_jitter=args.color_jitter,
+                    seed=args.seed,
                     precision=args.precision, pretrained=pretrained, progress=False, eval_batch_size=256)
     t0 = time.perf_counter()
     curve = EpochCurve()
@@ -87,7 +89,7 @@ def finetuned(args, data, pretrained: bool) -> dict:
 
 
 def probe(args, data) -> dict:
-    from transferkit.vision.runs import probe_images
+    from transferkit.methods.probe import probe as probe_images
 
     t0 = time.perf_counter()
     run = probe_images("mobilenet-v2", *data, image_size=args.image_size, batch_size=256, seed=args.seed,

@@ -49,7 +49,7 @@ def _splits(args):
     """(train NerExamples, test NerExamples, label names); train optionally a seeded subset."""
     import numpy as np
 
-    from transferkit.ner.data import load_ner_splits
+    from transferkit.tasks.token_classification.data import load_ner_splits
 
     data = load_ner_splits(str(conll_dir()))
     train = data.train
@@ -85,11 +85,16 @@ def run_transferkit(args) -> dict:
 def run_hf_trainer(args) -> dict:
     import numpy as np
     import torch
-    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, TrainingArguments)
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainingArguments,
+    )
 
     import transferkit as tk
-    from transferkit.ner.metrics import ner_metrics
+    from transferkit.tasks.token_classification.metrics import ner_metrics
 
     train, test, names = _splits(args)
     label2id = {n: i for i, n in enumerate(names)}

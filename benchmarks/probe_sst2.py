@@ -50,8 +50,9 @@ def main() -> None:
     result: dict = {"model": args.model, "data": str(data)}
 
     if args.skip_probe:  # keep the recorded probe result, re-measure throughput only
-        from _common import RESULTS
         import json
+
+        from _common import RESULTS
 
         previous = RESULTS / "probe_sst2.json"
         if previous.is_file():

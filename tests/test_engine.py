@@ -8,17 +8,16 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from transferkit.text.augment import augment_tokens
 from transferkit.engine.checkpoint import Checkpointer
 from transferkit.engine.loop import epoch_batches
 from transferkit.engine.optim import build_scheduler
+from transferkit.text.augment import augment_tokens
 
 pytestmark = pytest.mark.usefixtures("ft_env")
 FAST = dict(batch_size=8, lr=3e-3, progress=False)
@@ -163,6 +162,7 @@ def _train_in_subprocess(tmp_path, tiny_bert, tiny_texts, output, kill_at=0, res
                            "1" if resume else "0"], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_ends_with_the_same_weights(tiny_bert, tiny_texts, tmp_path):
     reference = _train_in_subprocess(tmp_path, tiny_bert, tiny_texts, tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr[-3000:]
@@ -201,11 +201,13 @@ LAUNCHERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
 def test_two_processes(tiny_bert, tiny_csvs, tmp_path, launcher):
     output = tmp_path / "ddp"
-    command = [sys.executable, *LAUNCHERS[launcher], "-m", "transferkit", "finetune", "--model", str(tiny_bert), "--train", str(tiny_csvs["train"]),
-               "--validation", str(tiny_csvs["validation"]), "--output", str(output), "--epochs", "2",
+    command = [sys.executable, *LAUNCHERS[launcher], "-m", "transferkit", "finetune", "--model", str(tiny_bert),
+               "--train", str(tiny_csvs["train"]), "--validation", str(tiny_csvs["validation"]), "--output", str(output),
+               "--epochs", "2",
                "--batch-size", "8", "--lr", "3e-3", "--log-every", "1", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)

@@ -12,9 +12,9 @@ import pytest
 from transferkit.errors import DataError
 from transferkit.tasks.token_classification.conll import read_ner
 from transferkit.tasks.token_classification.data import label_names, load_ner_splits
-from transferkit.tasks.token_classification.windows import IGNORE, encode_sentences, plan_windows
 from transferkit.tasks.token_classification.metrics import ner_metrics
 from transferkit.tasks.token_classification.schemes import convert
+from transferkit.tasks.token_classification.windows import IGNORE, encode_sentences, plan_windows
 
 pytestmark = pytest.mark.usefixtures("ft_env")
 

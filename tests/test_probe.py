@@ -81,13 +81,13 @@ def test_probe_real_model_end_to_end(tmp_path, small_reviews, pulled_home):
     assert metrics["n"] == 3000 and metrics["accuracy"] > 0.72
 
 
-def test_probe_refuses_existing_output_before_work(tmp_path, small_reviews):
+def test_probe_refuses_existing_output_before_work(tmp_path, tiny_csvs):
     from transferkit.errors import TransferkitError
     from transferkit.methods.probe import probe
 
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    with pytest.raises(TransferkitError, match="--overwrite"):
-        probe("no-such-model-needed", str(small_reviews), output=out)
+    with pytest.raises(TransferkitError, match="already exists; choose another --output or pass --overwrite"):
+        probe("no-such-model-needed", str(tiny_csvs["train"]), output=out)
     assert (out / "keep.txt").read_text() == "precious"

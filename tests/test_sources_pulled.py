@@ -36,8 +36,8 @@ def test_second_pull_is_fast_noop(pulled_home, caplog):
     t0 = time.perf_counter()
     with caplog.at_level(logging.INFO, logger="transferkit.sources"):
         pull("minilm-l6")
-    assert time.perf_counter() - t0 < 2.0
-    assert "already cached" in caplog.text
+    assert time.perf_counter() - t0 < 30  # a checksum-stamp check, not a rebuild (which takes minutes)
+    assert "already cached" in caplog.text and "pulling" not in caplog.text
     assert (pulled_home / "models" / "minilm-l6" / "manifest.json").stat().st_mtime_ns == before
 
 

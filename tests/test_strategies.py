@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transferkit.methods.config import FinetuneConfig
 from transferkit.engine.callbacks import Callback
 from transferkit.engine.device import make_accelerator
 from transferkit.engine.loop import TrainLoop
 from transferkit.errors import ConfigError
+from transferkit.methods.config import FinetuneConfig
 from transferkit.strategies import STRATEGIES, get_strategy
 from transferkit.strategies.layers import layer_groups
 from transferkit.tasks import get_task
@@ -29,8 +29,8 @@ def train(tiny_bert, tiny_texts, tmp_path, strategy: str, **settings):
     """Train the tiny model with one strategy; return what a test needs to inspect."""
     from accelerate.utils import set_seed
 
-    cfg = FinetuneConfig(model=str(tiny_bert), task="text-classification", strategy=strategy, lr=3e-3, batch_size=16, precision="fp32",
-                         progress=False, **{"epochs": 2, **settings})
+    cfg = FinetuneConfig(model=str(tiny_bert), task="text-classification", strategy=strategy, lr=3e-3, batch_size=16,
+                         precision="fp32", progress=False, **{"epochs": 2, **settings})
     task = get_task(cfg.task)(cfg)
     data = task.load_data(tiny_texts["train"])
     set_seed(cfg.seed)

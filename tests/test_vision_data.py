@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from transferkit.data.idx import read_idx, write_idx
 from transferkit.data.labels import DataWarning
 from transferkit.errors import DataError
 from transferkit.vision.augment import AugmentSettings, center_crop, mix, train_batch
-from transferkit.data.idx import read_idx, write_idx
 from transferkit.vision.decode import decode
 from transferkit.vision.images import load_image_splits, load_images
 

@@ -12,26 +12,10 @@ import pytest
 
 from transferkit.methods.finetune import finetune
 from transferkit.runs import load_run
+from transferkit.vision.tiny import colour_images
 
 pytestmark = pytest.mark.usefixtures("ft_env")
 METRIC_KEYS = {"accuracy", "macro_f1", "per_class", "confusion_matrix"}
-
-
-@pytest.fixture(scope="module")
-def mobilenet(pulled_home):
-    from transferkit.sources import pull
-
-    return pull("mobilenet-v2")  # passed as a folder: works offline in the private ft_env home
-
-
-def colour_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Reddish vs bluish noisy 24x24 squares: learnable in a few steps."""
-    rng = np.random.default_rng(seed)
-    X = rng.integers(0, 90, size=(n, 24, 24, 3), dtype=np.uint8)
-    y = np.arange(n) % 2
-    X[y == 0, ..., 0] = 230
-    X[y == 1, ..., 2] = 230
-    return X, np.where(y == 0, "red", "blue")
 
 
 @pytest.fixture
@@ -88,7 +72,8 @@ def test_python_api_with_arrays_is_reproducible(mobilenet):
     b = finetune(str(mobilenet), (X, y), **settings)
     assert a.info["trainable_parameters"] == 1280 * 2 + 2  # head-only: the new linear head
     np.testing.assert_array_equal(a.predict_proba(X[:6]), b.predict_proba(X[:6]))
-    assert set(a.predict(X[:4])) <= {"red", "blue"}
+    fresh, truth = colour_images(40, 7)
+    assert np.mean(np.array(a.predict(fresh)) == truth) >= 0.8  # learnt red vs blue (chance: 0.5)
 
 
 def test_image_probe_and_its_reload(mobilenet, folder, tmp_path):

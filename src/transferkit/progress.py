@@ -17,8 +17,14 @@ def enabled() -> bool:
 def bar(*extra_columns, transient: bool = False):
     """A rich Progress with description, bar, count, rate-friendly columns and ETA."""
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     *extra_columns, TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),

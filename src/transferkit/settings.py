@@ -99,6 +99,13 @@ def foreign_settings(settings: Settings, *owners: str) -> str | None:
     return None
 
 
+def refuse_foreign(settings: Settings, *owners: str) -> None:
+    """Raise the one-line ConfigError of `foreign_settings`, if any."""
+    problem = foreign_settings(settings, *owners)
+    if problem:
+        raise ConfigError(problem)
+
+
 def load_config_file(path: str | os.PathLike, schema: type[BaseModel]) -> dict[str, Any]:
     """Settings from a YAML or JSON file; keys may be spelled with dashes like the flags."""
     path = Path(path)
@@ -112,7 +119,7 @@ def load_config_file(path: str | os.PathLike, schema: type[BaseModel]) -> dict[s
             import yaml
 
             doc = yaml.safe_load(text)
-    except Exception as e:  # noqa: BLE001 - any parse error becomes one line naming the file
+    except Exception as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"{path}: cannot parse ({first_line})") from None
     if doc is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -14,8 +14,9 @@ from .options import DropInvalid, ImageCol, LabelCol, TextCol
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="A run directory (probe, finetune, distill)."),
-    text: Optional[List[str]] = typer.Option(None, "--text", "-t", help="A text to classify (repeatable)."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="File of texts to classify (image runs: an image, a folder or a table of paths)."),
+    text: Optional[list[str]] = typer.Option(None, "--text", "-t", help="A text to classify (repeatable)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="File of texts to classify (image runs: an image, "
+                                        "a folder or a table of paths)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write predictions (.csv/.jsonl/.parquet)."),
     text_column: Optional[str] = TextCol,
     image_column: Optional[str] = ImageCol,
@@ -42,7 +43,8 @@ def predict(
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     data: str = typer.Option(..., "--data", "-d", help="Labelled file or dataset split (e.g. sst2:validation)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Metrics JSON (default RUN_DIR/evaluations/NAME.json)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Metrics JSON (default RUN_DIR/evaluations/NAME.json)."),
     text_column: Optional[str] = TextCol,
     image_column: Optional[str] = ImageCol,
     label_column: Optional[str] = LabelCol,

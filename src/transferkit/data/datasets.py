@@ -176,7 +176,7 @@ def cached_file(name: str, suffix: str, download: bool, build: Callable[[], byte
     return path
 
 
-def cached_csv(name: str, download: bool, build: Callable[[], "object"], source: str) -> Path | None:
+def cached_csv(name: str, download: bool, build: Callable[[], object], source: str) -> Path | None:
     """A DataFrame built once and kept as a checksummed CSV."""
     facts: dict = {}
 

@@ -75,7 +75,7 @@ class LabelMap:
         return len(self.names)
 
     @classmethod
-    def from_values(cls, raw_values: Iterable) -> "LabelMap":
+    def from_values(cls, raw_values: Iterable) -> LabelMap:
         """The classes present in raw_values (missing ones ignored): ints numerically, else sorted."""
         keys = {k for k in map(label_key, raw_values) if k is not None}
         if keys and all(_is_int(k) for k in keys):
@@ -122,6 +122,6 @@ class LabelMap:
         return {"names": list(self.names)}
 
     @classmethod
-    def from_json(cls, d: dict | list) -> "LabelMap":
+    def from_json(cls, d: dict | list) -> LabelMap:
         """Inverse of to_json; a bare list of names is accepted too."""
         return cls(list(d["names"] if isinstance(d, dict) else d))

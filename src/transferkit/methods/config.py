@@ -99,6 +99,23 @@ ProbeConfig = compose(
     doc="The resolved settings of one probe (saved as RUN_DIR/config.json).", module=__name__)
 
 
+def resolve_task(cfg) -> str:
+    """The configured task, else the default task of the model's family (recorded in cfg)."""
+    from ..sources import family_of
+    from ..tasks import task_for_family
+
+    if cfg.task is None:
+        cfg.task = task_for_family(family_of(cfg.model))
+    return cfg.task
+
+
+def record_detected(cfg, data) -> None:
+    """Settings the data readers detected (text and label columns) go into the saved config."""
+    for name, value in data.columns.items():
+        if getattr(cfg, name, None) is None and value:
+            setattr(cfg, name, value)
+
+
 def resolve_config(model=None, train=None, validation=None, test=None, output=None, *,
                    config: Settings | dict | str | os.PathLike | None = None, schema=FinetuneConfig, **settings):
     """Saved run config (on resume) < config file/dict < arguments; validated once by `schema`."""

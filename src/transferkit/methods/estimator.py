@@ -41,7 +41,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.output = output
         self.settings = settings
 
-    def fit(self, X: Sequence[str], y, eval_set: tuple[Sequence[str], Any] | None = None) -> "TextClassifier":
+    def fit(self, X: Sequence[str], y, eval_set: tuple[Sequence[str], Any] | None = None) -> TextClassifier:
         from ..data import LabelMap
 
         y = np.asarray(y)

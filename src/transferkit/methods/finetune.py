@@ -22,9 +22,18 @@ from typing import Any, Sequence
 
 from .._io import atomic_dir, atomic_write_json
 from ..errors import ConfigError, TransferkitError
-from ..runs import RUN_KINDS, ModelScorer, Predictor, check_output_dir, read_labels, read_run_config, write_metrics
-from ..settings import foreign_settings
-from .config import FinetuneConfig, resolve_config, saved_settings
+from ..runs import (
+    RUN_KINDS,
+    ModelScorer,
+    Predictor,
+    check_output_dir,
+    public_metrics,
+    read_labels,
+    read_run_config,
+    write_metrics,
+)
+from ..settings import refuse_foreign
+from .config import FinetuneConfig, record_detected, resolve_config, resolve_task, saved_settings
 
 
 @dataclass
@@ -68,10 +77,10 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
     model). settings: any FinetuneConfig field, e.g. epochs=3, lr=2e-5, strategy="lora";
     config: a YAML/JSON file, dict or FinetuneConfig they override.
     """
+    cfg = resolve_config(model, train, validation, test, output, config=config, **settings)
+    task, strategy = setup(cfg)  # every settings error is raised here, before torch is imported
     from accelerate.utils import set_seed
 
-    cfg = resolve_config(model, train, validation, test, output, config=config, **settings)
-    task, strategy = setup(cfg)
     accelerator, dtype = make_engine(cfg, strategy)
     check_run_dir(cfg, accelerator, "finetune")
     data = load_checked_data(task, cfg, train, validation, test)
@@ -87,19 +96,14 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
 
 def setup(cfg: FinetuneConfig):
     """(task, strategy) for the settings, after every check that needs no data or model."""
-    from ..sources import family_of
     from ..strategies import STRATEGIES
-    from ..tasks import TASKS, task_for_family
+    from ..tasks import TASKS
 
     if cfg.model is None:
         raise ConfigError("invalid model: no model given; pass --model NAME_OR_FOLDER")
-    if cfg.task is None:
-        cfg.task = task_for_family(family_of(cfg.model))
-    task = TASKS.get(cfg.task)(cfg)
+    task = TASKS.get(resolve_task(cfg))(cfg)
     strategy = STRATEGIES.get(cfg.strategy)(cfg)
-    problem = foreign_settings(cfg, f"task {cfg.task}", f"strategy {cfg.strategy}")
-    if problem:
-        raise ConfigError(problem)
+    refuse_foreign(cfg, f"task {cfg.task}", f"strategy {cfg.strategy}")
     task.check_config()
     strategy.check_config()
     return task, strategy
@@ -122,9 +126,7 @@ def load_checked_data(task, cfg, train, validation, test):
                           test if test is not None else cfg.test)
     if cfg.early_stopping_patience and data.validation is None:
         raise ConfigError("invalid early_stopping_patience: early stopping needs validation data (--validation)")
-    for name, value in data.columns.items():  # record what was detected, for the saved config
-        if getattr(cfg, name, None) is None and value:
-            setattr(cfg, name, value)
+    record_detected(cfg, data)
     return data
 
 
@@ -135,7 +137,7 @@ def encode_splits(task, data, accelerator) -> dict:
 
 
 def inference_task(task, cfg):
-    """A copy of the trained task for predicting: same tokenizer and labels, no token cache writes."""
+    """A copy of a trained task for predicting: same tokenizer and labels, no token cache writes."""
     copied = copy.copy(task)
     copied.config = cfg.model_copy(update={"cache_tokens": False})
     return copied
@@ -181,7 +183,7 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
     trained = strategy.export(loop.raw_model).eval()
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
     # Final metrics in fp32: exactly what the saved model gives when loaded anywhere.
-    metrics = {name: public(evaluate(task, trained, encoded[name], accelerator, batch_size))
+    metrics = {name: public_metrics(evaluate(task, trained, encoded[name], accelerator, batch_size))
                for name in ("validation", "test") if name in encoded}
     if main and not temporary:
         with atomic_dir(run_dir / "model", overwrite=True) as tmp:
@@ -196,11 +198,6 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
     inference = inference_task(inference or task, cfg)
     predictor = Predictor(inference, ModelScorer(inference, trained, cfg.eval_batch_size or 64), result_dir)
     return FinetuneResult(predictor, metrics, cfg, result_dir, info)
-
-
-def public(metrics: dict) -> dict:
-    """Metrics as in every run kind's metrics.json (the eval loss is only logged)."""
-    return {k: v for k, v in metrics.items() if k != "loss"}
 
 
 def _config_doc(cfg, info: dict, kind: str) -> dict:

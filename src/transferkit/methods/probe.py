@@ -20,10 +20,10 @@ from typing import Sequence
 import numpy as np
 
 from .._io import atomic_dir, atomic_write_json
-from ..errors import ConfigError
-from ..runs import RUN_KINDS, Predictor, check_output_dir, read_labels, write_metrics
-from ..settings import foreign_settings
-from .config import ProbeConfig, saved_settings
+from ..runs import RUN_KINDS, Predictor, check_output_dir, public_metrics, read_labels, write_metrics
+from ..settings import refuse_foreign
+from .config import ProbeConfig, record_detected, resolve_task, saved_settings
+from .finetune import inference_task
 
 DEFAULT_CS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
@@ -35,7 +35,7 @@ class LinearHead:
         self.mean, self.scale, self.coef, self.intercept = mean, scale, coef, intercept
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, C: float, seed: int) -> "LinearHead":
+    def fit(cls, X: np.ndarray, y: np.ndarray, C: float, seed: int) -> LinearHead:
         from sklearn.linear_model import LogisticRegression
 
         mean, scale = X.mean(0), X.std(0) + 1e-6
@@ -59,7 +59,7 @@ class LinearHead:
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(path))
 
     @classmethod
-    def load(cls, path: Path) -> "LinearHead":
+    def load(cls, path: Path) -> LinearHead:
         from safetensors.numpy import load_file
 
         t = load_file(str(path))
@@ -83,6 +83,11 @@ def choose_c(X_tr, y_tr, X_val, y_val, Cs: Sequence[float], seed: int) -> tuple[
     return best, scores
 
 
+def log_probabilities(head: LinearHead, features: np.ndarray) -> np.ndarray:
+    """The head's outputs as logits (log-probabilities), what every task's outputs are."""
+    return np.log(np.clip(head.predict_proba(features), 1e-12, None))
+
+
 class ProbeScorer:
     """Log-probabilities of the linear head on the frozen encoder's features."""
 
@@ -90,10 +95,10 @@ class ProbeScorer:
         self.encoder, self.head = encoder, head
 
     def __call__(self, dataset) -> np.ndarray:
-        return np.log(np.clip(self.head.predict_proba(self.encoder.features(dataset)), 1e-12, None))
+        return log_probabilities(self.head, self.encoder.features(dataset))
 
 
-class ProbeRun(Predictor):
+class ProbePredictor(Predictor):
     """A trained probe: the task, its frozen encoder and the linear head (save() writes the run)."""
 
     def __init__(self, task, encoder, head: LinearHead, config: dict, metrics: dict | None = None,
@@ -113,29 +118,31 @@ class ProbeRun(Predictor):
         return output
 
 
+ProbeRun = ProbePredictor  # the name of earlier releases
+
+
 @RUN_KINDS.register("probe")
-def load_probe(run_dir: Path, config: dict) -> ProbeRun:
+def load_probe(run_dir: Path, config: dict) -> ProbePredictor:
     from ..tasks import TASKS
 
     cfg = saved_settings(config, ProbeConfig, cache_tokens=False)
     task = TASKS.get(cfg.task)(cfg)
     task.label_names = read_labels(run_dir)
     encoder = task.feature_encoder(cfg.model)
-    return ProbeRun(task, encoder, LinearHead.load(Path(run_dir) / "head.safetensors"), config, run_dir=Path(run_dir))
+    return ProbePredictor(task, encoder, LinearHead.load(Path(run_dir) / "head.safetensors"), config, run_dir=Path(run_dir))
 
 
 def probe(model: str, train, validation=None, test=None, *, output: str | os.PathLike | None = None,
           overwrite: bool = False, task: str | None = None, text_column: str | None = None,
           label_column: str | None = None, image_column: str | None = None, pooling: str = "mean",
           max_length: int = 256, batch_size: int = 64, Cs: Sequence[float] = DEFAULT_CS, seed: int = 42,
-          drop_invalid: bool = False, precision: str = "fp32", image_size: int | None = None) -> ProbeRun:
+          drop_invalid: bool = False, precision: str = "fp32", image_size: int | None = None) -> ProbePredictor:
     """Fit a probe; save it to `output` when given. Returns the run (predict/evaluate/save).
 
     The task defaults to the model family's (text classification for text encoders, image
     classification for image backbones); settings a task does not read are refused.
     """
-    from ..sources import family_of
-    from ..tasks import TASKS, task_for_family
+    from ..tasks import TASKS
 
     given = {"model": model, "task": task, "output": str(output) if output is not None else None,
              "overwrite": overwrite, "text_column": text_column, "label_column": label_column,
@@ -147,17 +154,12 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
     cfg = ProbeConfig.build(given)
     if output is not None:
         check_output_dir(output, overwrite)  # fail before any work
-    cfg.task = cfg.task or task_for_family(family_of(model))
-    runner = TASKS.get(cfg.task)(cfg)
+    runner = TASKS.get(resolve_task(cfg))(cfg)
     if "max_length" in runner.DataOptions.model_fields:
         cfg.max_length = max_length  # the probe's own default (256) differs from fine-tuning's
-    problem = foreign_settings(cfg, f"task {cfg.task}")
-    if problem:
-        raise ConfigError(problem)
+    refuse_foreign(cfg, f"task {cfg.task}")
     data = runner.load_data(train, validation, test)
-    for name, value in data.columns.items():
-        if getattr(cfg, name, None) is None and value:
-            setattr(cfg, name, value)
+    record_detected(cfg, data)
     encoder = runner.feature_encoder(model)
     t0 = time.perf_counter()
     encoded = {name: runner.encode(ex) for name in ("train", "validation", "test")
@@ -172,13 +174,11 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
            "embed_seconds": round(embed_s, 2)}
     if getattr(encoder, "input_spec", None) is not None:
         doc["input_spec"] = encoder.input_spec.to_dict()
-    run = ProbeRun(runner, encoder, head, doc)
+    run = ProbePredictor(runner, encoder, head, doc)
     for name in ("validation", "test"):
         if name in encoded:
-            metrics = runner.evaluate(encoded[name], np.log(np.clip(head.predict_proba(feats[name]), 1e-12, None)))
-            metrics.pop("loss", None)
-            run.metrics[name] = metrics
+            run.metrics[name] = public_metrics(runner.evaluate(encoded[name], log_probabilities(head, feats[name])))
     if output is not None:
         run.save(output, overwrite=overwrite)
-    runner.config = cfg.model_copy(update={"cache_tokens": False})  # predictions need no token cache
+    run.task = inference_task(runner, cfg)
     return run

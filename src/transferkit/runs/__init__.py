@@ -18,7 +18,7 @@ from typing import Callable
 from ..errors import TransferkitError
 from ..registry import Registry
 from .directory import check_output_dir, read_labels, read_run_config, write_metrics
-from .predictor import ModelScorer, Predictor
+from .predictor import ModelScorer, Predictor, public_metrics
 
 
 def _unknown(kind: str, kinds: list[str]) -> TransferkitError:
@@ -41,4 +41,4 @@ def load_run(run_dir: str | os.PathLike) -> Predictor:
 
 
 __all__ = ["RUN_KINDS", "load_run", "Predictor", "ModelScorer", "check_output_dir", "read_run_config", "read_labels",
-           "write_metrics"]
+           "write_metrics", "public_metrics"]

@@ -21,6 +21,11 @@ from ..errors import TransferkitError
 Scorer = Callable[[Any], np.ndarray]
 
 
+def public_metrics(metrics: dict) -> dict:
+    """Metrics as every run's metrics.json holds them (the evaluation loss is only logged in training)."""
+    return {k: v for k, v in metrics.items() if k != "loss"}
+
+
 class ModelScorer:
     """A trained model's outputs on a dataset (fp32, longest batch first, on CUDA when present)."""
 
@@ -77,9 +82,7 @@ class Predictor:
     def evaluate(self, examples) -> dict:
         """The task's metrics on labelled examples, a labelled file or a dataset split."""
         _, dataset, outputs = self.outputs(examples, labelled=True)
-        metrics = self.task.evaluate(dataset, outputs)
-        metrics.pop("loss", None)  # as in metrics.json: the eval loss is only logged during training
-        return metrics
+        return public_metrics(self.task.evaluate(dataset, outputs))
 
     # ---------------------------------------------------------------- files (the CLI's predict / evaluate)
 
@@ -108,8 +111,7 @@ class Predictor:
         examples = self.task.read_inputs(data, column=column, labelled=True, label_column=label_column,
                                          drop_invalid=drop_invalid)
         dataset = self.task.encode(examples)
-        metrics = self.task.evaluate(dataset, self.scorer(dataset))
-        metrics.pop("loss", None)
+        metrics = public_metrics(self.task.evaluate(dataset, self.scorer(dataset)))
         metrics["data"] = str(data)
         name = Path(str(data).replace(":", "_")).name
         if output is None:

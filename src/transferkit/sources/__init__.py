@@ -26,8 +26,18 @@ from typing import Any, Callable
 from ..errors import ModelSourceError
 from ..registry import Registry
 from . import cache, hf
-from .registry import MODELS, Asset, ImageInput, ModelSpec, TextInput, get_entry, is_registered, model_names, \
-    register_model, unknown_model_message
+from .registry import (
+    MODELS,
+    Asset,
+    ImageInput,
+    ModelSpec,
+    TextInput,
+    get_entry,
+    is_registered,
+    model_names,
+    register_model,
+    unknown_model_message,
+)
 
 log = logging.getLogger("transferkit.sources")
 
@@ -148,5 +158,6 @@ def _resolve_local(ref: str) -> ResolvedModel:
                            "(config.json + weights) or a transferkit cache entry")
 
 
-__all__ = ["ResolvedModel", "PREFIXES", "PrefixHandler", "MODELS", "family_of", "ModelSpec", "TextInput", "ImageInput", "Asset", "register_model", "resolve_model",
-           "list_models", "get_spec", "pull", "model_info", "ModelSourceError"]
+__all__ = ["ResolvedModel", "PREFIXES", "PrefixHandler", "MODELS", "family_of", "ModelSpec", "TextInput", "ImageInput",
+           "Asset", "register_model", "resolve_model", "list_models", "get_spec", "pull", "model_info", "ModelSourceError",
+           "get_entry", "is_registered", "model_names", "unknown_model_message"]

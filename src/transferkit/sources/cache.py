@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..version import __version__
 from .._io import atomic_dir, atomic_write_json, read_json
 from ..errors import ModelSourceError, OfflineError
 from ..paths import home
+from ..version import __version__
 from ..wheels import sha256_file
 from .registry import Entry, ModelSpec
 

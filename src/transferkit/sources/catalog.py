@@ -14,8 +14,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from ..errors import ModelSourceError
 from .. import wheels
+from ..errors import ModelSourceError
 from .registry import Asset, ImageInput, ModelSpec, TextInput, register_model
 
 log = logging.getLogger("transferkit.sources")

@@ -60,9 +60,14 @@ def snapshot(ref: str, *, download: bool = True, force: bool = False) -> Path:
         _hub_offline()
     local_only = is_offline or not download
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HFValidationError, HfHubHTTPError,
-                                        LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         path = snapshot_download(repo_id, revision=revision, allow_patterns=ALLOW_PATTERNS,

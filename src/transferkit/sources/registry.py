@@ -88,7 +88,7 @@ class ModelSpec:
         return json.loads(json.dumps(d))  # plain JSON types (lists, not tuples): equal to what a manifest reads back
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         """Inverse of to_dict (used to read a manifest.json back)."""
         d = dict(d)
         inputs = dict(d.pop("inputs"))

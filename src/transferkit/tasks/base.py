@@ -191,7 +191,7 @@ class Task:
         batch["teacher_logits"] = torch.from_numpy(np.asarray(rows[offsets[np.asarray(indices)]], dtype=np.float32))
         return batch
 
-    def teacher_inputs(self, batch: dict, teacher_task: "Task") -> dict:
+    def teacher_inputs(self, batch: dict, teacher_task: Task) -> dict:
         """The student's batch as the teacher reads it (the same tokenizer: unchanged)."""
         return batch
 

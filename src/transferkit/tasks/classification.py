@@ -78,11 +78,13 @@ class Classification(Task):
         elif isinstance(setting, dict):
             unknown = sorted(set(setting) - set(names))
             if unknown:
-                raise ConfigError(f"invalid class_weights: unknown label(s) {', '.join(unknown)}; labels: {', '.join(names)}")
+                raise ConfigError(f"invalid class_weights: unknown label(s) {', '.join(unknown)}; "
+                                  f"labels: {', '.join(names)}")
             weights = np.array([setting.get(n, 1.0) for n in names])
         else:
             if len(setting) != len(names):
-                raise ConfigError(f"invalid class_weights: {len(setting)} weights for {len(names)} labels ({', '.join(names)})")
+                raise ConfigError(f"invalid class_weights: {len(setting)} weights for {len(names)} labels "
+                                  f"({', '.join(names)})")
             weights = np.asarray(setting)
         return torch.tensor(weights, dtype=torch.float32)
 

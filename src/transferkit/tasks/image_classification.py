@@ -19,7 +19,7 @@ from ..data import LABELLED_IMAGES, LabelMap
 from ..errors import ConfigError, ModelSourceError
 from . import TASKS
 from .base import TaskExample
-from .classification import ClassWeights, Classification, LabelColumn
+from .classification import Classification, ClassWeights, LabelColumn
 
 
 class ImageData(LabelColumn):
@@ -221,7 +221,7 @@ class ImageClassification(Classification):
                                  for p in parts]).astype(np.int64)
         return DecodedImages(pixels, labels, [n for p in parts for n in p.names])
 
-    def teacher_inputs(self, batch: dict, teacher_task: "ImageClassification") -> dict:
+    def teacher_inputs(self, batch: dict, teacher_task: ImageClassification) -> dict:
         """The student's (augmented) view, re-normalised and resized for the teacher: the teacher
         judges exactly the image the student sees (consistent teaching)."""
         import torch

@@ -21,7 +21,7 @@ from ..text.options import TextInput
 from ..text.tokens import TokenizedTexts, collate_tokens, concat_tokenized, encode_texts
 from . import TASKS
 from .base import TaskExample
-from .classification import ClassWeights, Classification, LabelColumn
+from .classification import Classification, ClassWeights, LabelColumn
 
 
 class TextData(TextInput, LabelColumn):

@@ -12,8 +12,15 @@ Importing this package does not load torch or transformers.
 """
 
 from .encoder import POOLINGS, TextEncoder
-from .examples import TEXT_COLUMNS, TextExamples, TextSplits, TextTableReader, examples_from_frame, load_text_splits, \
-    load_texts
+from .examples import (
+           TEXT_COLUMNS,
+           TextExamples,
+           TextSplits,
+           TextTableReader,
+           examples_from_frame,
+           load_text_splits,
+           load_texts,
+)
 
 __all__ = ["TextExamples", "TextSplits", "TextTableReader", "TEXT_COLUMNS", "load_texts", "load_text_splits",
            "examples_from_frame", "TextEncoder", "POOLINGS"]

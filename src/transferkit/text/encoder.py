@@ -47,7 +47,7 @@ class TextEncoder:
         self.last_throughput: float | None = None
 
     @classmethod
-    def from_ref(cls, ref: str, **kwargs) -> "TextEncoder":
+    def from_ref(cls, ref: str, **kwargs) -> TextEncoder:
         from ..sources import resolve_model
 
         return cls(resolve_model(ref).path, **kwargs)

@@ -22,8 +22,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data import LABEL_COLUMNS, LABELLED_TEXTS, LabelMap, find_column, load_split, load_splits, read_table, \
-    split_indices, table_splits
+from ..data import (
+    LABEL_COLUMNS,
+    LABELLED_TEXTS,
+    LabelMap,
+    find_column,
+    load_split,
+    load_splits,
+    read_table,
+    split_indices,
+    table_splits,
+)
 from ..data.labels import DataWarning, label_key, warn
 from ..data.splits import DEFAULT_FRACTIONS, DEFAULT_SEED
 from ..data.tables import format_rows
@@ -45,7 +54,7 @@ class TextExamples:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, index: Sequence[int] | np.ndarray, source: str | None = None) -> "TextExamples":
+    def subset(self, index: Sequence[int] | np.ndarray, source: str | None = None) -> TextExamples:
         """The examples at positions `index` (in that order)."""
         index = np.asarray(index, dtype=np.int64)
         return TextExamples([self.texts[i] for i in index], None if self.labels is None else self.labels[index],
@@ -166,7 +175,8 @@ class TextTableReader:
             return in_memory(ref, labels, source)
         path = Path(ref)
         if path.is_dir():
-            raise DataError(f"{path}: no train file (found {', '.join(p.name for p in sorted(path.iterdir())[:10]) or 'nothing'}); "
+            found = ", ".join(p.name for p in sorted(path.iterdir())[:10]) or "nothing"
+            raise DataError(f"{path}: no train file (found {found}); "
                             "name the training data train.csv (or .tsv/.jsonl/.parquet), and optionally validation.* "
                             "and test.*")
         text_column, label_column = self.text_column, self.label_column

@@ -57,7 +57,8 @@ def tokenizer_fingerprint(tokenizer) -> bytes:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).digest()
 
 
-def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int,
+                    cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """(flat ids, offsets), read from `cache_dir` when this tokenizer already saw these texts."""
     path = None
     if cache_dir is not None:

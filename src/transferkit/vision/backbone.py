@@ -37,7 +37,7 @@ class InputSpec:
     interpolation: str = "bilinear"  # bilinear | bicubic | nearest
 
     @classmethod
-    def from_image_input(cls, inputs: Any) -> "InputSpec":
+    def from_image_input(cls, inputs: Any) -> InputSpec:
         """From a `transferkit.sources.ImageInput` (the catalog's spec) or any object with its fields."""
         return cls(image_size=int(inputs.image_size), resize_size=int(inputs.resize_size),
                    mean=tuple(float(v) for v in inputs.mean), std=tuple(float(v) for v in inputs.std),
@@ -47,14 +47,14 @@ class InputSpec:
     def crop_pct(self) -> float:
         return self.image_size / self.resize_size
 
-    def resized(self, image_size: int | None) -> "InputSpec":
+    def resized(self, image_size: int | None) -> InputSpec:
         """The same preprocessing at another crop size (same crop fraction): e.g. 64 px for 28 px digits."""
         if not image_size or image_size == self.image_size:
             return self
         return replace(self, image_size=int(image_size), resize_size=int(round(image_size / self.crop_pct)))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "InputSpec":
+    def from_dict(cls, d: dict[str, Any]) -> InputSpec:
         return cls(int(d["image_size"]), int(d["resize_size"]), tuple(d["mean"]), tuple(d["std"]),
                    str(d.get("interpolation", "bilinear")))
 
@@ -116,7 +116,7 @@ class ImageBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
-    def train(self, mode: bool = True) -> "ImageBackbone":
+    def train(self, mode: bool = True) -> ImageBackbone:
         """Like nn.Module.train, but a BatchNorm whose parameters are all frozen stays in eval mode:
         a frozen layer (head-only, top-k) must not drift its running statistics towards the new data."""
         super().train(mode)

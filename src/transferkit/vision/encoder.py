@@ -16,7 +16,7 @@ class ImageEncoder:
         self.backbone.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_ref(cls, model: str, image_size: int | None = None, batch_size: int = 64) -> "ImageEncoder":
+    def from_ref(cls, model: str, image_size: int | None = None, batch_size: int = 64) -> ImageEncoder:
         from .backbones import backbone_from_ref
 
         backbone = backbone_from_ref(model)

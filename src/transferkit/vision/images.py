@@ -20,8 +20,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data import LABEL_COLUMNS, LABELLED_IMAGES, LabelMap, find_column, find_splits, load_split, load_splits, \
-    read_table, split_indices
+from ..data import (
+    LABEL_COLUMNS,
+    LABELLED_IMAGES,
+    LabelMap,
+    find_column,
+    find_splits,
+    load_split,
+    load_splits,
+    read_table,
+    split_indices,
+)
 from ..data.idx import is_idx, read_idx
 from ..data.splits import DEFAULT_SEED
 from ..errors import DataError
@@ -43,7 +52,7 @@ class ImageExamples:
     def __len__(self) -> int:
         return len(self.items)
 
-    def subset(self, index, source: str | None = None) -> "ImageExamples":
+    def subset(self, index, source: str | None = None) -> ImageExamples:
         index = np.asarray(index, dtype=np.int64)
         items = self.items[index] if isinstance(self.items, np.ndarray) else [self.items[i] for i in index]
         return ImageExamples(items, None if self.labels is None else self.labels[index], self.rows[index],

@@ -49,7 +49,7 @@ class DistillConfig(FinetuneConfig):
         return value
 
     @model_validator(mode="after")
-    def _distill_compatible(self) -> "DistillConfig":
+    def _distill_compatible(self) -> DistillConfig:
         if self.teacher_outputs == "cached" and (self.hidden_weight or self.attention_weight):
             raise ValueError("teacher_outputs: hidden-state and attention losses need the teacher live; "
                              "use --teacher-outputs auto or live")

@@ -25,15 +25,32 @@ import numpy as np
 
 from ..._io import atomic_write_json
 from ...errors import ConfigError
+from ...runs import public_metrics
 from ..config import FinetuneConfig, resolve_config
-from ..finetune import (FinetuneResult, check_run_dir, encode_splits, finetune, load_checked_data, make_engine,
-                        public, setup, train_and_save)
+from ..finetune import (
+    FinetuneResult,
+    check_run_dir,
+    encode_splits,
+    finetune,
+    load_checked_data,
+    make_engine,
+    setup,
+    train_and_save,
+)
 from .compare import comparison, describe, folder_bytes, measure_speed
 from .config import DistillConfig
 from .students import parse_from_teacher, shallow_copy
 from .teacher import SoftTargets, Teacher
-from .training import (DistillationModel, DistillationStrategy, DistillationTask, TransferSet, check_same_tokenizer,
-                       default_layer_pairs, hidden_count, hidden_width)
+from .training import (
+    DistillationModel,
+    DistillationStrategy,
+    DistillationTask,
+    TransferSet,
+    check_same_tokenizer,
+    default_layer_pairs,
+    hidden_count,
+    hidden_width,
+)
 
 # Fields of DistillConfig that a plain fine-tuning run (the control) does not have.
 _DISTILL_ONLY = set(DistillConfig.model_fields) - set(FinetuneConfig.model_fields)
@@ -174,7 +191,7 @@ def _compare(cfg: DistillConfig, run: FinetuneResult, task, mentor: Teacher, dat
         return {"note": "no validation or test data: nothing to compare"}
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
     mentor.model.to(accelerator.device)
-    teacher_metrics = {name: public(evaluate(mentor.task, mentor.model, mentor.task.encode(getattr(data, name)),
+    teacher_metrics = {name: public_metrics(evaluate(mentor.task, mentor.model, mentor.task.encode(getattr(data, name)),
                                               accelerator, batch_size)) for name in splits}
     control = None
     if cfg.control:

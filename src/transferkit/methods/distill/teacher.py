@@ -37,7 +37,7 @@ class SoftTargets:
         return len(self.offsets) - 1
 
     @classmethod
-    def concat(cls, parts: list["SoftTargets"]) -> "SoftTargets":
+    def concat(cls, parts: list[SoftTargets]) -> SoftTargets:
         if len(parts) == 1:
             return parts[0]  # stays memory-mapped
         return cls(*concat_ragged([(p.rows, p.offsets) for p in parts]))

@@ -52,7 +52,7 @@ class NerExamples:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def subset(self, index: Sequence[int], source: str | None = None) -> "NerExamples":
+    def subset(self, index: Sequence[int], source: str | None = None) -> NerExamples:
         """The sentences at positions `index`, in that order."""
         index = [int(i) for i in index]
         pick = (lambda values: None if values is None else [values[i] for i in index])
@@ -66,7 +66,7 @@ class NerExamples:
         return sorted({kind for tags in self.tags or [] for kind, _, _ in entity_chunks(tags)})
 
     @classmethod
-    def from_texts(cls, texts: Sequence[str], rows: Sequence[int], source: str) -> "NerExamples":
+    def from_texts(cls, texts: Sequence[str], rows: Sequence[int], source: str) -> NerExamples:
         """Raw texts cut into words (\\w+ runs with inner apostrophes, dots and hyphens; other
         characters alone); a text without words becomes an empty sentence."""
         cut = [[(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)] for text in texts]
