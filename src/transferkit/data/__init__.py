@@ -27,13 +27,14 @@ from .datasets import (
                        table_splits,
 )
 from .labels import DataWarning, LabelMap
-from .loading import SplitReader, Splits, load_split, load_splits
+from .loading import ClassLabelled, SplitReader, Splits, load_split, load_splits
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_NAMES, find_splits, shuffled_split, split_indices
 from .tables import SUPPORTED, read_table
 
 __all__ = [
     "read_table", "SUPPORTED", "find_column", "LABEL_COLUMNS", "LabelMap", "DataWarning",
-    "SplitReader", "Splits", "load_splits", "load_split", "find_splits", "split_indices", "shuffled_split", "SPLIT_NAMES",
+    "ClassLabelled", "SplitReader", "Splits", "load_splits", "load_split", "find_splits", "split_indices",
+    "shuffled_split", "SPLIT_NAMES",
     "DEFAULT_SEED", "DEFAULT_FRACTIONS",
     "DATASETS", "DatasetSpec", "Resolved", "register_dataset", "list_datasets", "dataset_info", "pull_dataset",
     "get_dataset", "resolve", "table_splits", "KINDS", "LABELLED_TEXTS", "TAGGED_TOKENS", "LABELLED_IMAGES",

@@ -9,7 +9,7 @@ identically whatever the examples are.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import DataError
 from .datasets import resolve
 from .labels import LabelMap
-from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, check_fractions
+from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, check_fractions, split_indices
 
 
 class SplitReader(Protocol):
@@ -45,6 +45,18 @@ class SplitReader(Protocol):
 
     def check_train(self, examples) -> None:
         """Refuse training data that cannot be learnt from (one class, no tags)."""
+
+
+class ClassLabelled:
+    """`split` and `relabel` of a reader whose examples (dataclasses) carry one class id per
+    example in `.labels`, with `.label_map` and `.rows`: stratified by class."""
+
+    def split(self, examples, seed: int, fractions: Sequence[float]):
+        return split_indices(examples.labels, fractions, seed, source=examples.source)
+
+    def relabel(self, examples, labels: LabelMap):
+        ids = labels.encode(examples.label_map.decode(examples.labels), source=examples.source, rows=examples.rows)
+        return replace(examples, labels=ids, label_map=labels)
 
 
 @dataclass

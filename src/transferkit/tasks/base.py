@@ -31,7 +31,8 @@ class TaskExample:
     train: str  # a training data file or folder written to the test's folder
     validation: str  # labelled data of the same format (for evaluate and file-level predict)
     inputs: Any  # what `Predictor.predict` takes in memory (texts, images)
-    settings: dict = field(default_factory=dict)  # settings a few training steps need
+    # Settings a few training steps need; small batches and a large step size suit tiny models.
+    settings: dict = field(default_factory=lambda: {"batch_size": 8, "lr": 3e-3})
 
 
 class Task:

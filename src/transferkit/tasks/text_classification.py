@@ -151,4 +151,4 @@ class TextClassification(Classification):
         return TaskExample(model=str(tiny_bert(workdir / "tiny-bert")),
                            train=write_csv(workdir / "train.csv", *sentiment_sentences(64, 1)),
                            validation=write_csv(workdir / "validation.csv", *sentiment_sentences(24, 2)),
-                           inputs=["a great and lovely film", "awful plot"], settings={"batch_size": 8, "lr": 3e-3})
+                           inputs=["a great and lovely film", "awful plot"])

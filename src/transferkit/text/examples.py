@@ -25,12 +25,12 @@ import numpy as np
 from ..data import (
     LABEL_COLUMNS,
     LABELLED_TEXTS,
+    ClassLabelled,
     LabelMap,
     find_column,
     load_split,
     load_splits,
     read_table,
-    split_indices,
     table_splits,
 )
 from ..data.labels import DataWarning, label_key, warn
@@ -153,7 +153,7 @@ class TextSplits:
     split_info: dict  # how the splits were made: method, seed, fractions, sizes, files
 
 
-class TextTableReader:
+class TextTableReader(ClassLabelled):
     """Labelled texts for `data.load_splits`: tables, folders of split tables, named datasets, and
     in memory (texts, labels) pairs or TextExamples. Records the columns it used in `columns`."""
 
@@ -189,13 +189,6 @@ class TextTableReader:
         if not self.columns:
             self.columns = {"text_column": text_col, "label_column": label_col}
         return examples
-
-    def split(self, examples: TextExamples, seed: int, fractions: Sequence[float]):
-        return split_indices(examples.labels, fractions, seed, source=examples.source)
-
-    def relabel(self, examples: TextExamples, labels: LabelMap) -> TextExamples:
-        ids = labels.encode(examples.label_map.decode(examples.labels), source=examples.source, rows=examples.rows)
-        return TextExamples(examples.texts, ids, examples.rows, examples.source, labels)
 
     def check_train(self, examples: TextExamples) -> None:
         check_classes(examples, column=self.columns.get("label_column") or "label")

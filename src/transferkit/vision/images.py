@@ -23,13 +23,13 @@ import numpy as np
 from ..data import (
     LABEL_COLUMNS,
     LABELLED_IMAGES,
+    ClassLabelled,
     LabelMap,
     find_column,
     find_splits,
     load_split,
     load_splits,
     read_table,
-    split_indices,
 )
 from ..data.idx import is_idx, read_idx
 from ..data.splits import DEFAULT_SEED
@@ -160,7 +160,7 @@ def _is_idx_images(path: Path) -> bool:
     return path.is_file() and is_idx(path) and "images" in path.name
 
 
-class ImageReader:
+class ImageReader(ClassLabelled):
     """Labelled images for `data.load_splits`: image folders, tables of paths, IDX files, arrays."""
 
     kind = LABELLED_IMAGES
@@ -194,13 +194,6 @@ class ImageReader:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return _examples([str(path)], None, source, labels)
         return read_table_images(path, labels, require_labels, self.image_column, self.label_column, source)
-
-    def split(self, examples: ImageExamples, seed: int, fractions: Sequence[float]):
-        return split_indices(examples.labels, fractions, seed, source=examples.source)
-
-    def relabel(self, examples: ImageExamples, labels: LabelMap) -> ImageExamples:
-        ids = labels.encode(examples.label_map.decode(examples.labels), source=examples.source, rows=examples.rows)
-        return ImageExamples(examples.items, ids, examples.rows, examples.source, labels)
 
     def check_train(self, examples: ImageExamples) -> None:
         if examples.label_map is None or examples.labels is None or len(np.unique(examples.labels)) < 2:

@@ -241,4 +241,4 @@ class TokenClassification(Task):
         return TaskExample(model=str(tiny_tagger(workdir / "tiny-ner-bert")),
                            train=write_conll(workdir / "train.conll", *tagged_sentences(96, 1)),
                            validation=write_conll(workdir / "validation.conll", *tagged_sentences(32, 2)),
-                           inputs=["alice went to paris", "bob met carol"], settings={"batch_size": 8, "lr": 3e-3})
+                           inputs=["alice went to paris", "bob met carol"])
