@@ -7,7 +7,7 @@
 
 Steps: settings (a DistillConfig) -> teacher run -> student (registry model or from-teacher:K)
 -> transfer set (labelled train + teacher-labelled unlabelled data + augmented copies, teacher
-outputs cached on disk) -> `finetuning.train_and_save` with the distillation task/strategy/model
+outputs cached on disk) -> `finetune.train_and_save` with the distillation task/strategy/model
 -> a control (the same student fine-tuned without the teacher) -> comparison.json.
 The result is an ordinary run directory (kind "distill"): evaluate, predict and serve load it.
 """
