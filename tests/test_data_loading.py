@@ -134,11 +134,17 @@ def test_split_fractions(tmp_path):
         load_text_splits(path, split=(0.5, 0.1, 0.1))
 
 
-def test_tiny_class_falls_back_to_random_split(tmp_path):
-    path = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{'a' if i else 'b'}\n" for i in range(30)))
-    with pytest.warns(UserWarning, match="split at random"):
-        splits = load_text_splits(path)
-    assert splits.split_info["method"] == "random"
+def test_a_class_too_small_to_split_is_named_and_can_be_dropped(tmp_path):
+    from transferkit.data import DataWarning
+
+    rows = "".join(f"t{i},{'a' if i > 15 else 'd' if i > 1 else 'b' if i else 'c'}\n" for i in range(30))  # b, c: 1
+    path = write(tmp_path / "d.csv", "text,label\n" + rows)
+    with pytest.raises(DataError, match=r"2 class\(es\) have fewer than 3 examples.*'b' \(1\), 'c' \(1\); "
+                                         r"drop them with --min-class-count 3"):
+        load_text_splits(path)
+    with pytest.warns(DataWarning, match=r"dropped 2 row\(s\) of 2 class\(es\) with fewer than 3 examples \(b, c\)"):
+        splits = load_text_splits(path, min_class_count=3)
+    assert splits.labels.names == ["a", "d"] and sum(splits.split_info["sizes"].values()) == 28
 
 
 def test_train_and_validation_files_make_no_test(tmp_path):

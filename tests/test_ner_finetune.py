@@ -153,21 +153,21 @@ def test_long_sentences_train_and_predict_through_windows(tiny_ner_bert, tiny_ne
     assert [len(p) for p in predicted] == [len(s) for s in long[:3]]  # no token dropped
 
 
-def test_early_stopping_metric_defaults_per_task_and_foreign_settings_are_refused():
+def test_early_stopping_metric_defaults_per_task_and_foreign_settings_are_refused(tiny_bert):
     from transferkit.errors import ConfigError
     from transferkit.methods.config import FinetuneConfig
     from transferkit.methods.finetune import setup
 
-    text, _ = setup(FinetuneConfig(model="m", task="text-classification"))
+    text, _ = setup(FinetuneConfig(model=str(tiny_bert), task="text-classification"))
     assert text.config.early_stopping_metric == "macro_f1"
-    token, _ = setup(FinetuneConfig(model="m", task="token-classification"))
+    token, _ = setup(FinetuneConfig(model=str(tiny_bert), task="token-classification"))
     assert token.config.early_stopping_metric == "f1"
     with pytest.raises(ConfigError, match="invalid early_stopping_metric: 'weighted_precision'"):
-        setup(FinetuneConfig(model="m", task="token-classification", early_stopping_metric="weighted_precision"))
+        setup(FinetuneConfig(model=str(tiny_bert), task="token-classification", early_stopping_metric="weighted_precision"))
     with pytest.raises(ConfigError, match="invalid class_weights: 'balanced' is a setting of task image-classification "
                                           "or task text-classification"):
-        setup(FinetuneConfig(model="m", task="token-classification", class_weights="balanced"))
+        setup(FinetuneConfig(model=str(tiny_bert), task="token-classification", class_weights="balanced"))
     with pytest.raises(ConfigError, match="invalid tag_scheme: 'bioes' is a setting of task token-classification"):
-        setup(FinetuneConfig(model="m", task="text-classification", tag_scheme="bioes"))
+        setup(FinetuneConfig(model=str(tiny_bert), task="text-classification", tag_scheme="bioes"))
     with pytest.raises(ConfigError, match="invalid lora_r: 16 is a setting of strategy lora"):
-        setup(FinetuneConfig(model="m", task="text-classification", strategy="head-only", lora_r=16))
+        setup(FinetuneConfig(model=str(tiny_bert), task="text-classification", strategy="head-only", lora_r=16))

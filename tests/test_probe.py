@@ -88,6 +88,6 @@ def test_probe_refuses_existing_output_before_work(tmp_path, tiny_csvs):
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    with pytest.raises(TransferkitError, match="already exists; choose another --output or pass --overwrite"):
-        probe("no-such-model-needed", str(tiny_csvs["train"]), output=out)
+    with pytest.raises(TransferkitError, match="already exists and is not a transferkit run"):
+        probe("no-such-model-needed", str(tiny_csvs["train"]), output=out, overwrite=True)
     assert (out / "keep.txt").read_text() == "precious"

@@ -129,7 +129,7 @@ def test_strategies_on_a_backbone():
 def test_timm_models_are_optional():
     try:
         import timm  # noqa: F401
-    except Exception:
+    except Exception:  # noqa: BLE001 - timm or its torchvision may fail to import in any way
         with pytest.raises(ModelSourceError, match="timm"):
             create_backbone("timm:resnet18", pretrained=False)
     else:  # pragma: no cover - only where timm is installed

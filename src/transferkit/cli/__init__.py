@@ -66,6 +66,30 @@ def _one_line_warnings() -> None:
     warnings.showwarning = show
 
 
+SIGINT_EXIT, SIGTERM_EXIT = 130, 143  # 128 + the signal number, as shells report them
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM raises like Ctrl-C (so every cleanup on the way out runs) and exits 143."""
+    import signal
+
+    from ..errors import Terminated
+
+    def handler(signum, frame):
+        _state["terminated"] = True
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _os_error_line(error: OSError) -> str | None:
+    """One line for an environment error on a named path (permission, read-only, missing, disk full)."""
+    name = error.filename or getattr(error, "filename2", None)
+    if name is None:
+        return None
+    return f"{name}: {error.strerror or error} (check the path and its permissions)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line and a non-zero exit for user errors, tracebacks only with --debug."""
     import click
@@ -75,16 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     exits = (click.exceptions.Exit, typer.Exit)
     aborts = (click.exceptions.Abort, typer.Abort)
 
-    from ..errors import TransferkitError
+    from ..errors import Interrupted, TransferkitError
 
     _register()
     _one_line_warnings()
+    _terminate_like_ctrl_c()
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
+    debug = _state["debug"] or "--debug" in args
     try:
-        command.main(args=args, prog_name="transferkit", standalone_mode=False)
+        returned = command.main(args=args, prog_name="transferkit", standalone_mode=False)
+    except Interrupted as e:
+        typer.secho(str(e), fg="yellow", err=True)
+        return e.exit_code
     except TransferkitError as e:
-        if _state["debug"] or "--debug" in args:
+        if debug:
             raise
         typer.secho(f"error: {e}", fg="red", err=True)
         return e.exit_code
@@ -93,13 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     except usage_errors as e:
         e.show()
         return e.exit_code
-    except aborts:
-        typer.echo("aborted", err=True)
-        return 130
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
-    return 0
+    except (*aborts, KeyboardInterrupt):
+        returned = SIGINT_EXIT
+    except OSError as e:
+        line = _os_error_line(e)
+        if debug or line is None:
+            raise
+        typer.secho(f"error: {line}", fg="red", err=True)
+        return 2
+    if returned == SIGINT_EXIT:  # typer turns a KeyboardInterrupt it catches into this return value
+        interrupted = SIGTERM_EXIT if _state.get("terminated") else SIGINT_EXIT
+        typer.echo("interrupted by SIGTERM" if interrupted == SIGTERM_EXIT else "interrupted (Ctrl-C)", err=True)
+        return interrupted
+    return returned if isinstance(returned, int) else 0
 
 
 def run() -> None:  # pragma: no cover - console entry

@@ -30,6 +30,8 @@ def probe(
     image_column: Optional[str] = ImageCol,
     label_column: Optional[str] = LabelCol,
     drop_invalid: bool = DropInvalid,
+    min_class_count: Optional[int] = typer.Option(None, "--min-class-count",
+                                                  help="Drop classes with fewer examples before the automatic split."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Frozen features + logistic-regression head (C chosen on validation)."""
@@ -39,7 +41,7 @@ def probe(
     run = run_probe(model, train, validation, test, output=output, overwrite=overwrite, task=task,
                     text_column=text_column, image_column=image_column, label_column=label_column, pooling=pooling,
                     max_length=max_length, batch_size=batch_size, seed=seed, drop_invalid=drop_invalid,
-                    precision=precision, image_size=image_size)
+                    precision=precision, image_size=image_size, min_class_count=min_class_count)
     typer.echo(f"C={run.config['C']} (validation accuracy by C: "
                + ", ".join(f"{c:g}: {s:.3f}" for c, s in run.config["C_scores"].items()) + ")")
     for name, m in run.metrics.items():

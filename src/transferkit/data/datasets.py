@@ -26,6 +26,7 @@ from ..paths import home
 from ..registry import Registry
 from ..wheels import sha256_file
 from .splits import SPLIT_NAMES, find_splits
+from .tables import missing_file
 
 # What a dataset holds; each task declares the kind it reads.
 LABELLED_TEXTS = "labelled-texts"  # a table: a text column and a label column
@@ -143,8 +144,8 @@ def resolve(path_or_name: str | os.PathLike, kind: str | None = None) -> Resolve
     text = str(path_or_name)
     name, _, split = text.partition(":")
     if name not in DATASETS:
-        if "/" in text or os.sep in text or path.suffix:
-            raise DataError(f"{text}: no such file (relative paths start at {Path.cwd()}); check the path")
+        if "/" in text or os.sep in text or path.suffix or path.is_symlink():
+            raise missing_file(path)
         get_dataset(name)  # raises, listing the named datasets
     spec = get_dataset(name)
     if kind is not None and spec.kind != kind:

@@ -54,6 +54,24 @@ def label_key(value) -> str | None:
     return str(int(text.split(".")[0])) if _INT.fullmatch(text) else text
 
 
+def _as_float(key: str) -> float | None:
+    try:
+        return float(key)
+    except ValueError:
+        return None
+
+
+def check_not_continuous(raw_values: Iterable, *, source: str, column: str = "label") -> None:
+    """Labels that are numbers with fractions (0.5, 1.25) are a regression target, not classes."""
+    keys = [k for k in map(label_key, raw_values) if k is not None]
+    numbers = [_as_float(k) for k in keys]
+    if keys and all(x is not None for x in numbers) and any(not float(x).is_integer() for x in numbers):
+        shown = ", ".join(sorted(set(keys), key=lambda k: float(k))[:4])
+        raise DataError(f"{source}: column '{column}' holds numbers with fractions ({shown}, ...: {len(set(keys))} "
+                        "distinct values); that looks like a regression target, and transferkit's tasks classify: "
+                        "give class labels (or bin the values into classes)")
+
+
 def _is_int(key: str) -> bool:
     return bool(re.fullmatch(r"-?\d+", key))
 

@@ -43,16 +43,46 @@ class SplitReader(Protocol):
     def relabel(self, examples, labels: LabelMap):
         """The examples with labels encoded by `labels` (the training split's)."""
 
-    def check_train(self, examples) -> None:
-        """Refuse training data that cannot be learnt from (one class, no tags)."""
+    def check_train(self, examples):
+        """The training examples (filtered, e.g. rare classes dropped), or an error for data that
+        cannot be learnt from (one class, no tags)."""
 
 
 class ClassLabelled:
-    """`split` and `relabel` of a reader whose examples (dataclasses) carry one class id per
-    example in `.labels`, with `.label_map` and `.rows`: stratified by class."""
+    """`split`, `relabel` and `check_train` of a reader whose examples (dataclasses) carry one
+    class id per example in `.labels`, with `.label_map` and `.rows`: splits are stratified by class.
+    `min_class_count`: classes with fewer training examples are dropped first (with a warning)."""
+
+    min_class_count: int | None = None
+    unit = "example"
 
     def split(self, examples, seed: int, fractions: Sequence[float]):
-        return split_indices(examples.labels, fractions, seed, source=examples.source)
+        names = examples.label_map.names if examples.label_map is not None else None
+        return split_indices(examples.labels, fractions, seed, source=examples.source, names=names)
+
+    def check_train(self, examples):
+        if self.min_class_count:
+            examples = self._drop_rare(examples)
+        if examples.labels is None or len(np.unique(examples.labels)) < 2:
+            present = examples.label_map.decode(np.unique(examples.labels)) if examples.labels is not None else []
+            raise DataError(f"{examples.source}: the training data holds {len(present)} class(es) "
+                            f"({', '.join(present[:3]) or 'no labels'}); training needs at least two classes, check "
+                            "the data or the label column")
+        return examples
+
+    def _drop_rare(self, examples):
+        counts = np.bincount(examples.labels, minlength=len(examples.label_map))
+        keep_names = [n for n, c in zip(examples.label_map.names, counts) if c >= self.min_class_count]
+        dropped = [n for n, c in zip(examples.label_map.names, counts) if 0 < c < self.min_class_count]
+        if not dropped:
+            return examples
+        keep = np.flatnonzero(counts[examples.labels] >= self.min_class_count)
+        from .labels import warn
+
+        warn(f"{examples.source}: dropped {len(examples) - len(keep)} {self.unit}(s) of {len(dropped)} class(es) with "
+             f"fewer than {self.min_class_count} examples ({', '.join(dropped[:5])}{' ...' if len(dropped) > 5 else ''})")
+        kept = examples.subset(keep)
+        return self.relabel(kept, LabelMap(keep_names))
 
     def relabel(self, examples, labels: LabelMap):
         ids = labels.encode(examples.label_map.decode(examples.labels), source=examples.source, rows=examples.rows)
@@ -110,8 +140,7 @@ def load_splits(reader: SplitReader, train: Any, validation: Any = None, test: A
     in_memory = not _is_path(train)  # data given in memory is used as given, never split
     if len(sources) == 1 and validation is None and test is None and not in_memory:
         ref, label, spec = sources["train"]
-        examples = reader.read(ref, source=label, spec=spec)
-        reader.check_train(examples)
+        examples = reader.check_train(reader.read(ref, source=label, spec=spec))
         fractions = check_fractions(fractions)
         index, method = reader.split(examples, seed, fractions)
         name = spec.name if spec is not None else None
@@ -119,9 +148,11 @@ def load_splits(reader: SplitReader, train: Any, validation: Any = None, test: A
         info = {"method": method, "seed": seed, "fractions": dict(zip(("train", "validation", "test"), fractions)),
                 "sizes": {s: len(p) for s, p in parts.items()}, "source": label}
     else:
+        if getattr(reader, "min_class_count", None):
+            raise DataError("--min-class-count drops rare classes before the automatic split of one source; with "
+                            "validation/test files (or data in memory), remove those classes from the files instead")
         ref, label, spec = sources["train"]
-        parts = {"train": reader.read(ref, source=label, spec=spec)}
-        reader.check_train(parts["train"])
+        parts = {"train": reader.check_train(reader.read(ref, source=label, spec=spec))}
         labels = parts["train"].label_map
         for split, given in (("validation", validation), ("test", test)):
             if given is not None:

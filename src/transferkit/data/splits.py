@@ -14,7 +14,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .labels import warn
 
 DEFAULT_SEED = 42
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -62,17 +61,21 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def split_indices(labels: np.ndarray, fractions: Sequence[float], seed: int, *, source: str = "data"):
-    """Classification data: ({'train': idx, 'validation': idx, 'test': idx}, 'stratified' | 'random').
+def split_indices(labels: np.ndarray, fractions: Sequence[float], seed: int, *, source: str = "data",
+                  names: Sequence[str] | None = None):
+    """Classification data: ({'train': idx, 'validation': idx, 'test': idx}, 'stratified').
 
     scikit-learn's `train_test_split(stratify=labels, random_state=seed)`, test first, then
-    validation from the rest; each split in file order; a fraction of 0 leaves its split out. A
-    class too small to stratify makes the split random instead, with a warning.
+    validation from the rest; each split in file order; a fraction of 0 leaves its split out.
+    A class too small to be in every split is an error naming it (a class only in validation
+    would be scored without ever being trained on): drop it with --min-class-count, or give
+    validation/test files. `names` are the class names for that message.
     """
     from sklearn.model_selection import train_test_split
 
     _, f_val, f_test = fractions
     everything = np.arange(len(labels))
+    _check_stratifiable(labels, fractions, source, names)
 
     def split(stratify: bool) -> dict[str, np.ndarray]:
         parts, rest = {}, everything
@@ -88,15 +91,25 @@ def split_indices(labels: np.ndarray, fractions: Sequence[float], seed: int, *, 
 
     try:
         return split(stratify=True), "stratified"
-    except ValueError as stratify_error:
-        try:
-            parts = split(stratify=False)
-        except ValueError:
-            raise DataError(f"{source}: only {len(labels)} rows, too few to split "
-                            f"{'/'.join(str(round(f * 100)) for f in fractions)}; add rows or give a validation file"
-                            ) from None
-        warn(f"{source}: cannot stratify the split ({stratify_error}); split at random instead")
-        return parts, "random"
+    except ValueError as e:
+        raise DataError(f"{source}: {len(labels)} rows of {len(np.unique(labels))} classes cannot be split "
+                        f"{'/'.join(str(round(f * 100)) for f in fractions)} with every class in every split ({e}); "
+                        "add rows, drop rare classes with --min-class-count N, or pass --validation/--test files"
+                        ) from None
+
+
+def _check_stratifiable(labels: np.ndarray, fractions: Sequence[float], source: str, names) -> None:
+    splits = sum(1 for f in fractions if f > 0)
+    ids, counts = np.unique(labels, return_counts=True)
+    rare = [(int(i), int(c)) for i, c in zip(ids, counts) if c < max(2, splits)]
+    if not rare:
+        return
+    label = (lambda i: repr(names[i])) if names is not None else str
+    shown = ", ".join(f"{label(i)} ({c})" for i, c in sorted(rare, key=lambda r: r[1])[:5])
+    more = f" and {len(rare) - 5} more" if len(rare) > 5 else ""
+    raise DataError(f"{source}: {len(rare)} class(es) have fewer than {max(2, splits)} examples, too few to be in "
+                    f"train, validation and test: {shown}{more}; drop them with --min-class-count {max(2, splits)}, "
+                    "or pass --validation (and --test) files")
 
 
 def shuffled_split(n: int, seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS, *,

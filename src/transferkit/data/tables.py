@@ -48,6 +48,30 @@ def format_rows(rows, kind: str = "line") -> str:
     return f"{kind}s {head} and {len(rows) - _PREVIEW} more ({len(rows)} rows)"
 
 
+def missing_file(path: Path) -> DataError:
+    """The error for a path that does not exist: a broken or looping link is named as such."""
+    if path.is_symlink():
+        try:
+            target = os.readlink(path)
+            path.resolve(strict=True)
+        except (RuntimeError, OSError) as e:
+            if "loop" in str(e).lower() or getattr(e, "errno", None) == 40:  # ELOOP
+                return DataError(f"{path}: a symbolic link loop; fix or remove the link")
+            return DataError(f"{path}: a symbolic link to {target}, which does not exist; fix the link")
+    return DataError(f"{path}: no such file (relative paths start at {Path.cwd()}); check the path")
+
+
+def check_file(path: Path) -> None:
+    """A readable file, or one line saying what it is instead."""
+    if not path.exists():
+        raise missing_file(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; pass one of its files")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: permission denied; make the file readable (chmod a+r) or copy it somewhere "
+                        "readable")
+
+
 def table_format(path: str | os.PathLike) -> tuple[str, str | None]:
     """(format, compression suffix or None) from the file name, e.g. 'x.csv.gz' -> ('csv', '.gz')."""
     suffixes = [s.lower() for s in Path(path).suffixes]
@@ -68,10 +92,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     is not a JSON object.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file (relative paths start at {Path.cwd()}); check the path")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file; pass one of its files")
+    check_file(path)
     fmt, compression = table_format(path)
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (0 bytes); it needs a header line and data rows")
@@ -103,6 +124,9 @@ def _read_bytes(path: Path, compression: str | None) -> bytes:
 
 
 def _decode(path: Path, data: bytes, compression: str | None) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 byte-order mark (Windows "Unicode" exports)
+        raise DataError(f"{path}: the file is UTF-16 (it starts with a UTF-16 byte-order mark); re-encode it as "
+                        f"UTF-8, e.g. iconv -f UTF-16 -t UTF-8 '{path}' > utf8-{path.name}")
     try:
         return data.decode("utf-8-sig")  # -sig: a byte-order mark from Excel is not part of the header
     except UnicodeDecodeError as e:

@@ -26,6 +26,10 @@ from .._io import atomic_file
 _STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
 
 
+class CheckpointWarning(UserWarning):
+    """A checkpoint could not be used; the message says which and what was done instead."""
+
+
 def rng_state() -> dict[str, Any]:
     """This process's random generators, in types torch.load(weights_only=True) accepts."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
@@ -49,8 +53,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def tensor_bytes(obj: Any) -> int:
+    """Bytes of the tensors in a (nested) payload: what saving it needs on disk, roughly."""
+    if torch.is_tensor(obj):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    with atomic_file(path) as f:
+    with atomic_file(path, needed=tensor_bytes(obj)) as f:
         torch.save(obj, f)
 
 
@@ -60,6 +75,16 @@ class Checkpointer:
     def __init__(self, directory: str | os.PathLike, keep: int):
         self.directory = Path(directory)
         self.keep = keep
+
+    def remove_leftovers(self) -> list[Path]:
+        """Temp files of a write that was killed (SIGKILL skips atomic_file's cleanup); called by the
+        main process when a run starts, when no other write of this run can be under way."""
+        if not self.directory.is_dir():
+            return []
+        leftovers = [p for p in self.directory.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
 
     def all(self) -> list[tuple[int, Path]]:
         if not self.directory.is_dir():
@@ -81,6 +106,30 @@ class Checkpointer:
     @staticmethod
     def load(path: str | os.PathLike) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
+
+    def load_latest(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest checkpoint that reads back whole, and its payload; a damaged newer one (a
+        truncated file, a disk that filled up) is skipped with a warning naming it."""
+        import warnings
+
+        damaged = []
+        for _, path in reversed(self.all()):
+            try:
+                payload = self.load(path)
+            except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+                reason = str(e).strip().splitlines()[0][:80] if str(e).strip() else type(e).__name__
+                damaged.append(f"{path.name} ({reason})")
+                continue
+            if damaged:
+                warnings.warn(f"{self.directory}: skipped the damaged checkpoint(s) {', '.join(damaged)}; resuming "
+                              f"from {path.name}", CheckpointWarning, stacklevel=2)
+            return path, payload
+        if damaged:
+            from ..errors import TransferkitError
+
+            raise TransferkitError(f"{self.directory}: no readable checkpoint ({', '.join(damaged)}); start again "
+                                   "without --resume (with --overwrite)")
+        return None
 
     @property
     def best_path(self) -> Path:

@@ -82,8 +82,10 @@ class TrainLoop:
         warmup = warmup_steps(total, config.warmup_ratio, config.warmup_steps)
         self.scheduler = build_scheduler(self.optimizer, config.schedule, warmup, total)
         self.scaler = torch.amp.GradScaler(accelerator.device.type) if dtype == torch.float16 else None
-        if config.resume and self.checkpoints and (latest := self.checkpoints.latest()):
-            self._restore(latest)
+        if self.checkpoints and self.main:
+            self.checkpoints.remove_leftovers()
+        if config.resume and self.checkpoints and (latest := self.checkpoints.load_latest()):
+            self._restore(*latest)
         model.to(accelerator.device)
         self.model = accelerator.prepare_model(model)
 
@@ -228,8 +230,7 @@ class TrainLoop:
             self._call("on_checkpoint", self.state, path)
         self.accelerator.wait_for_everyone()
 
-    def _restore(self, path: Path) -> None:
-        payload = self.checkpoints.load(path)
+    def _restore(self, path: Path, payload: dict) -> None:
         self.raw_model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])

@@ -19,6 +19,7 @@ from typing import Literal, Sequence
 from pydantic import Field, field_validator
 
 from ..engine.settings import TrainSettings
+from ..errors import ConfigError
 from ..settings import Settings, compose, load_config_file
 from ..strategies import STRATEGIES
 from ..tasks import TASKS, Task
@@ -109,6 +110,18 @@ def resolve_task(cfg) -> str:
     return cfg.task
 
 
+def check_family(model: str, task) -> None:
+    """A task given a model of a family it cannot adapt (a text task and an image backbone) is
+    refused before anything is loaded, naming models that fit."""
+    from ..sources import family_of, list_models
+
+    family = family_of(model)
+    if family is not None and task.families and family not in task.families:
+        fitting = [spec.name for spec in list_models() if spec.family in task.families]
+        raise ConfigError(f"invalid model: {model} is an {family}; task {task.name} adapts "
+                          f"{' or '.join(task.families)} models, e.g. {', '.join(fitting[:3])}")
+
+
 def record_detected(cfg, data) -> None:
     """Settings the data readers detected (text and label columns) go into the saved config."""
     for name, value in data.columns.items():
@@ -125,6 +138,11 @@ def resolve_config(model=None, train=None, validation=None, test=None, output=No
         base = load_config_file(config, schema)
     else:
         base = dict(config or {})
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise ConfigError(f"invalid model: {model!r} ({type(model).__name__}); pass a registry name (transferkit "
+                          "models list), hf:org/name, timm:NAME or a model folder")
+    if output is not None and not isinstance(output, (str, os.PathLike)):
+        raise ConfigError(f"invalid output: {output!r} ({type(output).__name__}); pass a folder path")
     paths = {name: str(value) for name, value in
              (("model", model), ("train", train), ("validation", validation), ("test", test), ("output", output))
              if isinstance(value, (str, os.PathLike))}

@@ -44,7 +44,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Sequence[str], y, eval_set: tuple[Sequence[str], Any] | None = None) -> TextClassifier:
         from ..data import LabelMap
 
+        _check_texts(X, "fit(X, y)")
         y = np.asarray(y)
+        if len(X) == 0 or len(np.unique(y)) < 2:
+            raise TransferkitError(f"fit(X, y): {len(X)} texts of {len(np.unique(y))} class(es); give labelled texts "
+                                   "of at least two classes")
         self.classes_ = np.unique(y)
         labels = LabelMap([str(c) for c in self.classes_])
         train = self._examples(X, y, labels, "fit(X, y)")
@@ -64,7 +68,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         unknown = sorted(set(y.tolist()) - set(self.classes_.tolist()), key=str)
         if unknown:
             raise TransferkitError(f"{source}: labels {unknown[:5]} are not among the training classes")
-        texts = [str(x) for x in X]
+        texts = _check_texts(X, source)
         if len(texts) != len(y):
             raise TransferkitError(f"{source}: {len(texts)} texts but {len(y)} labels")
         ids = np.searchsorted(self.classes_, y).astype(np.int64)
@@ -73,8 +77,17 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         from sklearn.utils.validation import check_is_fitted
 
-        check_is_fitted(self, "run_")
-        return self.run_.predict_proba([str(x) for x in X])
+        check_is_fitted(self, "run_")  # NotFittedError, as for any scikit-learn estimator
+        return self.run_.predict_proba(_check_texts(X, "X"))
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
+
+
+def _check_texts(X, source: str) -> list[str]:
+    from ..text.examples import check_texts
+
+    if isinstance(X, np.ndarray):
+        X = X.tolist()
+    return check_texts(X, source=source)

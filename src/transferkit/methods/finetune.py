@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._io import atomic_dir, atomic_write_json
-from ..errors import ConfigError, TransferkitError
+from .._io import atomic_dir, atomic_write_json, give_default_permissions, swap_in
+from ..errors import ConfigError, Interrupted, ModelSourceError, Terminated, TransferkitError
 from ..runs import (
     RUN_KINDS,
     ModelScorer,
@@ -33,7 +33,7 @@ from ..runs import (
     write_metrics,
 )
 from ..settings import refuse_foreign
-from .config import FinetuneConfig, record_detected, resolve_config, resolve_task, saved_settings
+from .config import FinetuneConfig, check_family, record_detected, resolve_config, resolve_task, saved_settings
 
 
 @dataclass
@@ -94,14 +94,20 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
 
 # The steps of `finetune`, shared with distillation (which swaps in its own task, strategy and data).
 
-def setup(cfg: FinetuneConfig):
-    """(task, strategy) for the settings, after every check that needs no data or model."""
+def setup(cfg: FinetuneConfig, *, pretrained: bool = True):
+    """(task, strategy) for the settings, after every check that needs no data or model.
+    `pretrained=False`: cfg.model names no pretrained model (a distilled student cut from its teacher)."""
     from ..strategies import STRATEGIES
     from ..tasks import TASKS
 
     if cfg.model is None:
         raise ConfigError("invalid model: no model given; pass --model NAME_OR_FOLDER")
+    if cfg.resume and cfg.overwrite:
+        raise ConfigError(f"invalid resume: --resume continues the run in {cfg.output} and --overwrite replaces it; "
+                          "pass one of them")
     task = TASKS.get(resolve_task(cfg))(cfg)
+    if pretrained:
+        check_family(cfg.model, task)
     strategy = STRATEGIES.get(cfg.strategy)(cfg)
     refuse_foreign(cfg, f"task {cfg.task}", f"strategy {cfg.strategy}")
     task.check_config()
@@ -155,7 +161,8 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
     from ..engine.loop import TrainLoop, evaluate
 
     set_seed(cfg.seed, device_specific=True)  # dropout: different per process, same per run
-    run_dir, temporary = _create_run_dir(cfg, accelerator)
+    place = RunPlace.create(cfg, accelerator)
+    run_dir, temporary = place.work, place.final is None
 
     info = {"world_size": accelerator.num_processes, "device": str(accelerator.device),
             "precision": precision_name(dtype), "split": getattr(data, "split_info", None),
@@ -176,7 +183,10 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
     started = time.perf_counter()
     loop = TrainLoop(task, network, encoded["train"], encoded.get("validation"), strategy, cfg, run_dir,
                      accelerator, dtype, [*loggers, *callbacks])
-    state = loop.run()
+    try:
+        state = loop.run()
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM turned into one by the CLI
+        raise place.interrupted(loop, e) from None
     info.update(steps=state.step, epochs_completed=state.epoch, stopped_early=state.stopped_early,
                 train_seconds=round(time.perf_counter() - started, 2))
 
@@ -191,10 +201,8 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
         atomic_write_json(run_dir / "labels.json", {"names": list(data.label_names)})
         write_metrics(run_dir, metrics)
         atomic_write_json(run_dir / "config.json", _config_doc(cfg, info, kind))
-    accelerator.wait_for_everyone()
-    if temporary and main:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    result_dir = None if temporary else run_dir
+    place.finish(accelerator)
+    result_dir = place.final
     inference = inference_task(inference or task, cfg)
     predictor = Predictor(inference, ModelScorer(inference, trained, cfg.eval_batch_size or 64), result_dir)
     return FinetuneResult(predictor, metrics, cfg, result_dir, info)
@@ -219,17 +227,62 @@ def check_run_dir(cfg, accelerator, kind: str) -> None:
         check_output_dir(run_dir, cfg.overwrite)
 
 
-def _create_run_dir(cfg, accelerator) -> tuple[Path, bool]:
-    """(run directory, is temporary), created once data and model have loaded."""
-    if cfg.output is None:
-        return Path(tempfile.mkdtemp(prefix="transferkit-finetune-")), True
-    run_dir = Path(cfg.output)
-    if accelerator.is_main_process:
-        if cfg.overwrite and not cfg.resume and run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    return run_dir, False
+@dataclass
+class RunPlace:
+    """Where a run is built and where it ends up.
+
+    A new run is built in place (so a killed run can be continued with --resume). A run that
+    replaces an earlier one (--overwrite) is built beside it, in .NAME.overwrite, and swapped in
+    only when complete: a crash, kill or Ctrl-C leaves the earlier run as it was. Without an
+    output, the run lives in a temporary folder that is removed at the end."""
+
+    work: Path
+    final: Path | None
+    beside: bool = False  # built next to an earlier run that it replaces at the end
+
+    @classmethod
+    def create(cls, cfg, accelerator) -> RunPlace:
+        if cfg.output is None:
+            return cls(Path(tempfile.mkdtemp(prefix="transferkit-finetune-")), None)
+        final = Path(cfg.output)
+        beside = bool(cfg.overwrite and not cfg.resume and final.is_dir() and any(final.iterdir()))
+        work = final.with_name(f".{final.name}.overwrite") if beside else final
+        if accelerator.is_main_process:
+            if beside and work.exists():
+                shutil.rmtree(work)  # what an earlier interrupted --overwrite left
+            work.mkdir(parents=True, exist_ok=True)
+            give_default_permissions(work)
+        accelerator.wait_for_everyone()
+        return cls(work, final, beside)
+
+    def finish(self, accelerator) -> None:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            if self.final is None:
+                shutil.rmtree(self.work, ignore_errors=True)
+            elif self.beside:
+                swap_in(self.work, self.final)
+        accelerator.wait_for_everyone()
+
+    def interrupted(self, loop, error: BaseException) -> Interrupted:
+        """The one line to say after Ctrl-C / SIGTERM stopped training, and the exit code to use."""
+        state = loop.state
+        where = f"interrupted at step {state.step} of {state.total_steps}"
+        latest = loop.checkpoints.latest() if loop.checkpoints else None
+        if self.final is None:
+            advice = "nothing was saved (no --output)"
+        elif self.beside:
+            shutil.rmtree(self.work, ignore_errors=True)
+            advice = f"the earlier run in {self.final} is unchanged"
+        elif latest is not None:
+            advice = f"continue with --resume -o {self.final} (from its checkpoint at step {_step_of(latest)})"
+        else:
+            advice = f"no checkpoint yet; run again (add --overwrite to replace the partial run in {self.final})"
+        return Interrupted(f"{where}; {advice}", 143 if isinstance(error, Terminated) else 130)
+
+
+def _step_of(checkpoint: Path) -> int:
+    return int(checkpoint.stem.split("-")[-1])
 
 
 @RUN_KINDS.register("finetune")
@@ -243,5 +296,9 @@ def load_finetuned(run_dir: Path, config: dict) -> Predictor:
     if not folder.is_dir() or not any(folder.iterdir()):
         raise TransferkitError(f"{run_dir}: no fine-tuned model in model/ (the run did not finish; "
                                "continue it with --resume)")
-    model = task.load_model(folder, read_labels(run_dir))
+    try:
+        model = task.load_model(folder, read_labels(run_dir))
+    except ModelSourceError as e:
+        raise TransferkitError(f"{run_dir}: the trained model cannot be loaded ({e}); the run is damaged: train it "
+                               "again") from None
     return Predictor(task, ModelScorer(task, model, cfg.eval_batch_size or 64), Path(run_dir), config)

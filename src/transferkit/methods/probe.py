@@ -22,7 +22,7 @@ import numpy as np
 from .._io import atomic_dir, atomic_write_json
 from ..runs import RUN_KINDS, Predictor, check_output_dir, public_metrics, read_labels, write_metrics
 from ..settings import refuse_foreign
-from .config import ProbeConfig, record_detected, resolve_task, saved_settings
+from .config import ProbeConfig, check_family, record_detected, resolve_task, saved_settings
 from .finetune import inference_task
 
 DEFAULT_CS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -136,7 +136,8 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
           overwrite: bool = False, task: str | None = None, text_column: str | None = None,
           label_column: str | None = None, image_column: str | None = None, pooling: str = "mean",
           max_length: int = 256, batch_size: int = 64, Cs: Sequence[float] = DEFAULT_CS, seed: int = 42,
-          drop_invalid: bool = False, precision: str = "fp32", image_size: int | None = None) -> ProbePredictor:
+          drop_invalid: bool = False, precision: str = "fp32", image_size: int | None = None,
+          min_class_count: int | None = None) -> ProbePredictor:
     """Fit a probe; save it to `output` when given. Returns the run (predict/evaluate/save).
 
     The task defaults to the model family's (text classification for text encoders, image
@@ -148,6 +149,7 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
              "overwrite": overwrite, "text_column": text_column, "label_column": label_column,
              "image_column": image_column, "pooling": pooling, "batch_size": batch_size, "Cs": list(Cs), "seed": seed,
              "drop_invalid": drop_invalid, "precision": precision, "image_size": image_size,
+             "min_class_count": min_class_count,
              "train": str(train) if isinstance(train, (str, os.PathLike)) else None,
              "validation": str(validation) if isinstance(validation, (str, os.PathLike)) else None,
              "test": str(test) if isinstance(test, (str, os.PathLike)) else None}
@@ -155,6 +157,7 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
     if output is not None:
         check_output_dir(output, overwrite)  # fail before any work
     runner = TASKS.get(resolve_task(cfg))(cfg)
+    check_family(model, runner)
     if "max_length" in runner.DataOptions.model_fields:
         cfg.max_length = max_length  # the probe's own default (256) differs from fine-tuning's
     refuse_foreign(cfg, f"task {cfg.task}")

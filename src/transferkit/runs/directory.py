@@ -16,12 +16,42 @@ from .._io import atomic_write_json, read_json
 from ..errors import TransferkitError
 
 
+def is_run(path: Path) -> bool:
+    """A folder transferkit wrote: its config.json names a run kind."""
+    try:
+        config = read_json(Path(path) / "config.json")
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and isinstance(config.get("kind"), str)
+
+
 def check_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse to replace an existing non-empty directory unless overwrite is set."""
+    """Where a new run may go, checked before any work: a new or empty folder, or with `overwrite`
+    an earlier *run* (never a file, never a folder of other things), in a place we can write."""
     path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
-        raise TransferkitError(f"{path} already exists; choose another --output or pass --overwrite")
+    if path.is_symlink() and not path.exists():
+        raise TransferkitError(f"{path} is a broken symbolic link; remove it or choose another --output")
+    if path.exists() and not path.is_dir():
+        raise TransferkitError(f"{path} is a file, not a run directory; choose another --output "
+                               "(--overwrite only replaces an earlier run)")
+    if path.is_dir() and any(path.iterdir()):
+        if not is_run(path):
+            raise TransferkitError(f"{path} already exists and is not a transferkit run (no config.json with a run "
+                                   "kind); choose another --output: --overwrite only replaces an earlier run")
+        if not overwrite:
+            raise TransferkitError(f"{path} already exists; choose another --output or pass --overwrite")
+    _check_writable(path)
     return path
+
+
+def _check_writable(path: Path) -> None:
+    existing = path
+    while not existing.exists():  # the nearest folder that exists is where the run gets created
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path.parent, os.W_OK)):
+        where = existing if not os.access(existing, os.W_OK | os.X_OK) else path.parent
+        raise TransferkitError(f"{where}: not writable (permission denied or a read-only file system); choose "
+                               "another --output")
 
 
 def read_run_config(run_dir: str | os.PathLike) -> dict:

@@ -132,17 +132,16 @@ def resolve_model(ref: str, *, pull: bool = True) -> ResolvedModel:
 
 
 def family_of(ref: str) -> str | None:
-    """What kind of model a reference names ("text-encoder", "image-backbone"), without pulling it."""
+    """What kind of model a reference names ("text-encoder", "image-backbone"), without pulling it;
+    None when that cannot be known without fetching it. A reference that names nothing usable
+    (no such folder, a folder that needs custom code) is the usual one-line ModelSourceError."""
     ref = str(ref)
     handler = _prefix(ref)
     if handler is not None:
         return handler.family(ref)
     if is_registered(ref):
         return get_spec(ref).family
-    try:
-        return _resolve_local(ref).family
-    except ModelSourceError:
-        return None
+    return _resolve_local(ref).family
 
 
 def _resolve_local(ref: str) -> ResolvedModel:
@@ -151,6 +150,7 @@ def _resolve_local(ref: str) -> ResolvedModel:
         raise ModelSourceError(unknown_model_message(ref))
     spec = cache.manifest_spec(folder)  # a copied transferkit cache entry keeps its metadata
     if (folder / "config.json").is_file():
+        hf.check_local_folder(folder)
         return ResolvedModel(folder.resolve(), spec, ref, spec.family if spec else hf.detect_family(folder))
     if spec is not None:  # state-dict entries (image backbones) have a manifest but no config.json
         return ResolvedModel(folder.resolve(), spec, ref, spec.family)

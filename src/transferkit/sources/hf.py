@@ -113,6 +113,19 @@ def check_hf_folder(folder: Path, ref: str) -> None:
                                "pickled weights (pytorch_model.bin)")
 
 
+def check_local_folder(folder: Path) -> None:
+    """A local Hugging Face folder transferkit can load: readable config.json, no custom code."""
+    config_file = folder / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelSourceError(f"{config_file}: unreadable config.json ({e}); the model folder is damaged") from None
+    if isinstance(config, dict) and config.get("auto_map"):
+        raise ModelSourceError(f"{folder} needs custom model code (auto_map in config.json), and transferkit never runs "
+                               "it (trust_remote_code); use a model whose architecture transformers ships (BERT, "
+                               "RoBERTa, DeBERTa, MPNet, ...)")
+
+
 def detect_family(folder: Path) -> str:
     """'image-backbone' for known vision model types, else 'text-encoder'."""
     try:

@@ -23,6 +23,8 @@ from .base import Task
 
 class LabelColumn(Settings):
     label_column: str | None = Field(None, description="Label column (detected when unset).")
+    min_class_count: int | None = Field(None, ge=2, description="Drop classes with fewer training examples before "
+                                                                "the automatic split of one file (with a warning).")
 
 
 class ClassWeights(Settings):

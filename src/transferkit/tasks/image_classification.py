@@ -65,10 +65,10 @@ class ImageClassification(Classification):
             raise ConfigError("invalid strategy: lora adapts transformer attention layers; for image backbones "
                               "use full, head-only, top-k, gradual-unfreeze or llrd")
 
-    def _reader(self, image_column=None, label_column=None):
+    def _reader(self, image_column=None, label_column=None, min_class_count=None):
         from ..vision.images import ImageReader
 
-        return ImageReader(image_column, label_column)
+        return ImageReader(image_column, label_column, min_class_count)
 
     # ---------------------------------------------------------------- data
 
@@ -76,7 +76,8 @@ class ImageClassification(Classification):
         from ..data import load_splits
 
         cfg = self.config
-        splits = load_splits(self._reader(cfg.image_column, cfg.label_column), train, validation, test, seed=cfg.seed)
+        reader = self._reader(cfg.image_column, cfg.label_column, cfg.min_class_count)
+        splits = load_splits(reader, train, validation, test, seed=cfg.seed)
         self.label_names = list(splits.label_names)
         return splits
 

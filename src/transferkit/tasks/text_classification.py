@@ -52,7 +52,7 @@ class TextClassification(Classification):
 
     def load_data(self, train, validation=None, test=None):
         cfg = self.config
-        reader = TextTableReader(cfg.text_column, cfg.label_column, cfg.drop_invalid)
+        reader = TextTableReader(cfg.text_column, cfg.label_column, cfg.drop_invalid, cfg.min_class_count)
         splits = load_splits(reader, train, validation, test, seed=cfg.seed)
         splits.columns = reader.columns
         self.label_names = list(splits.label_names)

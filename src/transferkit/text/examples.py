@@ -33,7 +33,7 @@ from ..data import (
     read_table,
     table_splits,
 )
-from ..data.labels import DataWarning, label_key, warn
+from ..data.labels import DataWarning, check_not_continuous, label_key, warn
 from ..data.splits import DEFAULT_FRACTIONS, DEFAULT_SEED
 from ..data.tables import format_rows
 from ..errors import DataError
@@ -62,8 +62,21 @@ class TextExamples:
 
 
 def _bad_texts(values: list) -> list[int]:
-    """Positions whose text is missing, not a string (a number in JSONL, a null) or only whitespace."""
-    return [i for i, v in enumerate(values) if not isinstance(v, str) or not v.strip()]
+    """Positions whose text is missing, not a string (a number in JSONL, a null), only whitespace,
+    or holds a NUL byte (binary data, or a file cut short): the same rule for training and predicting."""
+    return [i for i, v in enumerate(values) if not isinstance(v, str) or not v.strip() or "\x00" in v]
+
+
+def check_texts(texts: Sequence, *, source: str, rows=None, kind: str = "item") -> list[str]:
+    """Texts given in memory, checked like a file's rows (one line naming the first bad ones)."""
+    if isinstance(texts, str):
+        raise DataError(f"{source}: expected a list of texts, got a single string; wrap it in a list")
+    texts = list(texts)
+    bad = _bad_texts(texts)
+    if bad:
+        where = format_rows((np.asarray(rows) if rows is not None else np.arange(1, len(texts) + 1))[bad], kind)
+        raise DataError(f"{source}: {where} empty, not text or holding a NUL byte; every text needs some characters")
+    return texts
 
 
 def _named(values: list, names: Sequence[str]) -> list:
@@ -104,11 +117,11 @@ def examples_from_frame(frame, *, source: str, text_column: str | None = None, l
     bad = set(_bad_texts(texts))
     unlabelled = {i for i, v in enumerate(raw) if label_key(v) is None} if raw is not None and strict_labels else set()
     if bad and not drop_invalid:
-        raise DataError(f"{source}: column '{text_col}' is empty or not text on "
-                        f"{format_rows(rows[sorted(bad)], kind)}; fill them in or pass --drop-invalid to drop them")
+        raise DataError(f"{source}: column '{text_col}' is empty, not text or holds a NUL byte on "
+                        f"{format_rows(rows[sorted(bad)], kind)}; fix them or pass --drop-invalid to drop them")
     invalid = sorted(bad | unlabelled) if drop_invalid else []
     if invalid:
-        what = f"empty/non-text '{text_col}'" + (f" or missing '{label_col}'" if unlabelled else "")
+        what = f"empty/non-text/NUL '{text_col}'" + (f" or missing '{label_col}'" if unlabelled else "")
         if len(invalid) == len(texts):
             raise DataError(f"{source}: no usable rows: every row has {what}; check --text-column/--label-column")
         warn(f"{source}: dropped {len(invalid)} of {len(texts)} rows with {what} "
@@ -118,6 +131,8 @@ def examples_from_frame(frame, *, source: str, text_column: str | None = None, l
         raw = [raw[i] for i in keep] if raw is not None else None
 
     ids = None
+    if raw is not None and labels is None:
+        check_not_continuous(raw, source=source, column=label_col)
     if raw is not None:
         label_map = labels or LabelMap.from_values(raw)
         if strict_labels:
@@ -160,8 +175,10 @@ class TextTableReader(ClassLabelled):
     kind = LABELLED_TEXTS
     unit = "row"
 
-    def __init__(self, text_column: str | None = None, label_column: str | None = None, drop_invalid: bool = False):
+    def __init__(self, text_column: str | None = None, label_column: str | None = None, drop_invalid: bool = False,
+                 min_class_count: int | None = None):
         self.text_column, self.label_column, self.drop_invalid = text_column, label_column, drop_invalid
+        self.min_class_count = min_class_count
         self.columns: dict[str, str | None] = {}
 
     def entries(self, folder: Path) -> dict[str, Path]:
@@ -190,24 +207,26 @@ class TextTableReader(ClassLabelled):
             self.columns = {"text_column": text_col, "label_column": label_col}
         return examples
 
-    def check_train(self, examples: TextExamples) -> None:
+    def check_train(self, examples: TextExamples) -> TextExamples:
+        if self.min_class_count:
+            examples = self._drop_rare(examples)
         check_classes(examples, column=self.columns.get("label_column") or "label")
+        return examples
 
 
 def in_memory(split: Any, labels: LabelMap | None, source: str) -> TextExamples:
     """TextExamples from (texts, raw labels) or a list of texts (unlabelled)."""
     if isinstance(split, tuple) and len(split) == 2:
-        texts, raw = split
-        texts = [str(t) for t in texts]
+        texts, raw = check_texts(split[0], source=source), list(split[1])
         if len(texts) != len(raw):
             raise DataError(f"{source}: {len(texts)} texts but {len(raw)} labels")
         rows = np.arange(1, len(texts) + 1)
-        labels = labels or LabelMap.from_values(raw)
-        return TextExamples(texts, labels.encode(list(raw), source=source, rows=rows, row_kind="item"), rows, source,
+        if labels is None:
+            check_not_continuous(raw, source=source)
+            labels = LabelMap.from_values(raw)
+        return TextExamples(texts, labels.encode(raw, source=source, rows=rows, row_kind="item"), rows, source,
                             labels)
-    if isinstance(split, str):
-        raise DataError(f"{source}: expected a list of texts, got a single string; wrap it in a list")
-    texts = [str(t) for t in split]
+    texts = check_texts(split, source=source)
     return TextExamples(texts, None, np.arange(1, len(texts) + 1), source)
 
 
@@ -227,7 +246,7 @@ def load_texts(path_or_name, *, text_column: str | None = None, label_column: st
 
 def load_text_splits(train, validation=None, test=None, *, text_column: str | None = None,
                      label_column: str | None = None, seed: int = DEFAULT_SEED, drop_invalid: bool = False,
-                     split: Sequence[float] = DEFAULT_FRACTIONS) -> TextSplits:
+                     split: Sequence[float] = DEFAULT_FRACTIONS, min_class_count: int | None = None) -> TextSplits:
     """Labelled train/validation/test texts.
 
     `train` is a file, a folder holding `train.*` and optionally `validation.*` (or `dev.*`,
@@ -237,7 +256,7 @@ def load_text_splits(train, validation=None, test=None, *, text_column: str | No
     out), stratified by label with `seed`. When train + validation are given without test,
     there is no test split.
     """
-    reader = TextTableReader(text_column, label_column, drop_invalid)
+    reader = TextTableReader(text_column, label_column, drop_invalid, min_class_count)
     splits = load_splits(reader, train, validation, test, seed=seed, fractions=split)
     return TextSplits(splits.train, splits.validation, splits.test, splits.labels,
                       reader.columns.get("text_column"), reader.columns.get("label_column"), splits.split_info)

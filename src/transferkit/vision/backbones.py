@@ -108,7 +108,11 @@ def load_weights(model: ImageBackbone, path: Path) -> None:
 
     if not path.is_file():
         raise ModelSourceError(f"{path}: no such weights file")
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
+        raise ModelSourceError(f"{path}: the weights file is damaged or incomplete ({str(e).splitlines()[0][:120]}); "
+                               "pull or copy it again") from None
     head_weight = state.get(model._head_path + ".weight")
     if head_weight is not None and head_weight.shape[0] != model.num_classes:
         model.reset_head(int(head_weight.shape[0]))
@@ -124,5 +128,8 @@ def backbone_name_of_folder(folder: Path) -> str | None:
     spec_file = Path(folder) / "spec.json"
     if not spec_file.is_file():
         return None
-    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    try:
+        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelSourceError(f"{spec_file}: unreadable ({e}); pull or copy the model again") from None
     return spec.get("name") if spec.get("family") == "image-backbone" else None

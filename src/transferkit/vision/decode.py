@@ -93,7 +93,7 @@ def decode(examples: ImageExamples, size: int, interpolation: str = "bilinear", 
         try:
             arrays.append(fit_square(to_pil(item), size, interpolation))
             kept.append(i)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any decoder failure (PIL raises many kinds) is a bad image
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if bad_images == "error":
                 raise DataError(f"{names[i]}: cannot read this image ({reason}); fix or remove it, "

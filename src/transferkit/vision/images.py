@@ -32,6 +32,7 @@ from ..data import (
     read_table,
 )
 from ..data.idx import is_idx, read_idx
+from ..data.labels import check_not_continuous
 from ..data.splits import DEFAULT_SEED
 from ..errors import DataError
 
@@ -74,6 +75,8 @@ def _examples(items, raw_labels, source: str, labels: LabelMap | None, id_names=
     raw = list(raw_labels)
     if id_names is not None:  # files store integer ids meaning these names
         raw = [id_names[int(v)] for v in raw]
+    if labels is None and id_names is None:
+        check_not_continuous(raw, source=source)
     if labels is None:
         labels = LabelMap(list(id_names)) if id_names is not None else LabelMap.from_values(raw)
     return ImageExamples(items, labels.encode(raw, source=source, rows=rows, row_kind="item"), rows, source, labels)
@@ -166,8 +169,9 @@ class ImageReader(ClassLabelled):
     kind = LABELLED_IMAGES
     unit = "image"
 
-    def __init__(self, image_column: str | None = None, label_column: str | None = None):
-        self.image_column, self.label_column = image_column, label_column
+    def __init__(self, image_column: str | None = None, label_column: str | None = None,
+                 min_class_count: int | None = None):
+        self.image_column, self.label_column, self.min_class_count = image_column, label_column, min_class_count
 
     def entries(self, folder: Path) -> dict[str, Path]:
         """train-/t10k- IDX image files, else train/ val/ test/ sub-folders; {} for a class-folder tree."""
@@ -195,9 +199,6 @@ class ImageReader(ClassLabelled):
             return _examples([str(path)], None, source, labels)
         return read_table_images(path, labels, require_labels, self.image_column, self.label_column, source)
 
-    def check_train(self, examples: ImageExamples) -> None:
-        if examples.label_map is None or examples.labels is None or len(np.unique(examples.labels)) < 2:
-            raise DataError(f"{examples.source}: need labelled images of at least two classes")
 
 
 def load_images(ref, *, labels: LabelMap | None = None, require_labels: bool = True, image_column=None,

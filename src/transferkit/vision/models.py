@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .._io import atomic_write_json, read_json
+from ..errors import ModelSourceError
 
 BACKBONE_FILE = "backbone.json"
 
@@ -31,7 +32,10 @@ def load_image_model(folder: Path):
     from .backbone import InputSpec
     from .backbones import create_backbone, load_weights
 
-    doc = read_json(folder / BACKBONE_FILE)
+    try:
+        doc = read_json(folder / BACKBONE_FILE)
+    except (OSError, ValueError) as e:
+        raise ModelSourceError(f"{folder / BACKBONE_FILE}: unreadable ({e})") from None
     model = create_backbone(doc["backbone"], pretrained=False, num_classes=int(doc["num_classes"]),
                             drop_rate=doc.get("drop_rate"))
     load_weights(model, folder / "model.safetensors")

@@ -85,7 +85,7 @@ def distill(teacher: str | os.PathLike | None = None, student: str | None = None
         raise ConfigError("invalid student: no student given; pass --student MODEL or from-teacher:K")
     mentor = Teacher(cfg.teacher)
     _inherit(cfg, mentor)
-    task, inner = setup(cfg)
+    task, inner = setup(cfg, pretrained=parse_from_teacher(cfg.model) is None)
     task.check_distillation(cfg)
     strategy = DistillationStrategy(inner)
     accelerator, dtype = make_engine(cfg, strategy)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ...data.tables import COMPRESSIONS, _decode, _read_bytes, format_rows, read_table
+from ...data.tables import COMPRESSIONS, _decode, _read_bytes, check_file, format_rows, read_table
 from ...errors import DataError
 from .schemes import TagError, entity_chunks, normalize_tags
 
@@ -69,6 +69,9 @@ class NerExamples:
     def from_texts(cls, texts: Sequence[str], rows: Sequence[int], source: str) -> NerExamples:
         """Raw texts cut into words (\\w+ runs with inner apostrophes, dots and hyphens; other
         characters alone); a text without words becomes an empty sentence."""
+        from ...text.examples import check_texts
+
+        texts = check_texts(texts, source=source, rows=rows)
         cut = [[(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)] for text in texts]
         return cls([[w for w, _, _ in words] for words in cut], None, [int(r) for r in rows], source,
                    texts=list(texts), spans=[[(a, b) for _, a, b in words] for words in cut])
@@ -112,10 +115,7 @@ def read_ner(path: str | os.PathLike, *, tag_column: int = -1, scheme: str = "au
 
 
 def _text(path: Path) -> str:
-    if not path.exists():
-        raise DataError(f"{path}: no such file (relative paths start at {Path.cwd()}); check the path")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file; pass one of its files")
+    check_file(path)
     suffix = path.suffix.lower()
     compression = suffix if suffix in COMPRESSIONS else None
     return _decode(path, _read_bytes(path, compression), compression)

@@ -84,9 +84,10 @@ class TaggedTokenReader:
     def relabel(self, examples: NerExamples, labels) -> NerExamples:
         return examples  # tags are names already
 
-    def check_train(self, examples: NerExamples) -> None:
+    def check_train(self, examples: NerExamples) -> NerExamples:
         if not examples.tags:
             raise DataError(f"{examples.source}: the training data has no tags")
+        return examples
 
 
 def load_ner_splits(train: Any, validation: Any = None, test: Any = None, *, seed: int = DEFAULT_SEED,
