@@ -151,6 +151,7 @@ def resolve_config(model=None, train=None, validation=None, test=None, output=No
     run_dir = explicit.get("output")
     if explicit.get("resume") and run_dir and (Path(run_dir) / "config.json").is_file():
         saved = load_config_file(Path(run_dir) / "config.json", schema)
+        saved.pop("overwrite", None)  # how the run was started, not how it is continued
     return schema.build(saved, explicit)
 
 
