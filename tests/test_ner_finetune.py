@@ -171,3 +171,52 @@ def test_early_stopping_metric_defaults_per_task_and_foreign_settings_are_refuse
         setup(FinetuneConfig(model=str(tiny_bert), task="text-classification", tag_scheme="bioes"))
     with pytest.raises(ConfigError, match="invalid lora_r: 16 is a setting of strategy lora"):
         setup(FinetuneConfig(model=str(tiny_bert), task="text-classification", strategy="head-only", lora_r=16))
+
+
+def test_word_shapes():
+    from transferkit.tasks.token_classification.shapes import SHAPES, word_shape
+
+    cases = {"paris": "lower or other", "Paris": "Capitalised", "I": "Capitalised", "PARIS": "ALLCAPS",
+             "eBay": "miXed", "McDonald": "miXed", "1999": "digits", "3.5": "digits", "B2B": "letters+digits",
+             ",": "punctuation", "--": "punctuation", "": "lower or other", "über": "lower or other",
+             "Über": "Capitalised"}
+    assert {w: SHAPES[word_shape(w)] for w in cases} == cases
+
+
+def test_shape_embeddings_start_as_the_pretrained_token_type(tiny_ner_bert):
+    from transformers import AutoModelForTokenClassification
+
+    from transferkit.tasks.token_classification.shapes import NUM_SHAPES, add_shape_embeddings, uses_shapes
+
+    model = AutoModelForTokenClassification.from_pretrained(tiny_ner_bert, num_labels=3).eval()
+    ids = torch.tensor([[2, 7, 8, 9, 3]])
+    with torch.inference_mode():
+        before = model(input_ids=ids).logits
+        add_shape_embeddings(model)
+        after = model(input_ids=ids, token_type_ids=torch.tensor([[0, 1, 2, 6, 0]])).logits
+    assert model.config.type_vocab_size == NUM_SHAPES and uses_shapes(model)
+    torch.testing.assert_close(before, after)  # training starts from the pretrained model's behaviour
+
+
+@pytest.mark.slow
+def test_word_shapes_are_token_types_a_plain_transformers_caller_can_pass(ner_run):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    import transferkit as tk
+    from transferkit.tasks.token_classification.shapes import NUM_SHAPES, sentence_shapes, uses_shapes
+
+    run_dir, _ = ner_run
+    assert json.loads((run_dir / "config.json").read_text())["word_shapes"] is True  # auto: the tokenizer is uncased
+    model = AutoModelForTokenClassification.from_pretrained(run_dir / "model").eval()
+    assert model.config.type_vocab_size == NUM_SHAPES and uses_shapes(model)
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
+    sentences = [["Bob", "Smithson", "lives", "near", "NEWYORK", "."], ["alice", "met", "Carol"]]
+    enc = tokenizer(sentences, is_split_into_words=True, padding=True, return_tensors="pt")
+    types = torch.tensor([[0 if w is None else int(sentence_shapes(words)[w]) for w in enc.word_ids(i)]
+                          for i, words in enumerate(sentences)])
+    with torch.inference_mode():
+        probs = torch.softmax(model(**{**enc, "token_type_ids": types}).logits, -1).numpy()
+    ours = tk.load(run_dir).predict_proba(sentences)
+    for i, words in enumerate(sentences):
+        first = [enc.word_ids(i).index(w) for w in range(len(words))]
+        np.testing.assert_allclose(ours[i], probs[i, first], atol=1e-5)

@@ -18,6 +18,8 @@ _LAZY = {
     "probe": ("transferkit.methods.probe", "probe"),
     "finetune": ("transferkit.methods.finetune", "finetune"),
     "distill": ("transferkit.methods.distill", "distill"),
+    "lr_find": ("transferkit.methods.lr_find", "lr_find"),
+    "tune": ("transferkit.methods.tune", "tune"),
     "load": ("transferkit.runs", "load_run"),
     "load_run": ("transferkit.runs", "load_run"),
     "Predictor": ("transferkit.runs", "Predictor"),

@@ -106,8 +106,9 @@ def refuse_foreign(settings: Settings, *owners: str) -> None:
         raise ConfigError(problem)
 
 
-def load_config_file(path: str | os.PathLike, schema: type[BaseModel]) -> dict[str, Any]:
-    """Settings from a YAML or JSON file; keys may be spelled with dashes like the flags."""
+def load_config_file(path: str | os.PathLike, schema: type[BaseModel] | None) -> dict[str, Any]:
+    """Settings from a YAML or JSON file; keys may be spelled with dashes like the flags.
+    `schema`: the settings the keys must name (None: any key)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -128,7 +129,7 @@ def load_config_file(path: str | os.PathLike, schema: type[BaseModel]) -> dict[s
         raise ConfigError(f"{path}: expected a mapping of setting: value at the top level")
     # A saved run config carries bookkeeping keys that are not settings.
     settings = {str(k).replace("-", "_"): v for k, v in doc.items() if k not in ("kind", "run_info")}
-    for key in settings:
+    for key in settings if schema is not None else ():
         if key not in schema.model_fields:
             raise ConfigError(f"{path}: {unknown_setting(key, schema)}")
     return settings

@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
-COMMAND_MODULES = ("models", "data", "embed", "probe", "predict", "finetune", "distill", "demo")
+COMMAND_MODULES = ("models", "data", "embed", "probe", "predict", "finetune", "lr_find", "tune", "distill", "demo")
 
 
 @app.callback()
@@ -66,6 +66,21 @@ def _one_line_warnings() -> None:
     warnings.showwarning = show
 
 
+def _setting_notes() -> None:
+    """Defaults chosen for this run (transferkit.methods.defaults) print as `note: ...` lines."""
+    import logging
+
+    class Note(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            typer.secho(f"note: {record.getMessage()}", fg="cyan", err=True)
+
+    logger = logging.getLogger("transferkit.settings")
+    if not any(isinstance(h, Note) for h in logger.handlers):
+        logger.addHandler(Note())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 SIGINT_EXIT, SIGTERM_EXIT = 130, 143  # 128 + the signal number, as shells report them
 
 
@@ -103,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _register()
     _one_line_warnings()
+    _setting_notes()
     _terminate_like_ctrl_c()
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..settings import Settings
 
@@ -20,7 +20,10 @@ class TrainSettings(Settings):
     batch_size: int = Field(32, ge=1, description="Training batch size per process.")
     eval_batch_size: int | None = Field(None, ge=1, description="Evaluation batch size (default 2x --batch-size).")
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
-    lr: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW).")
+    lr: float | Literal["auto"] | None = Field(
+        None, description="Peak learning rate (AdamW), or auto: an LR range test on the data picks it (default: by "
+                          "task, model family and strategy; printed when training starts).")
+    lr_find_steps: int = Field(100, ge=10, description="Steps of the LR range test (--lr auto, lr-find).")
     head_lr: float | None = Field(None, gt=0, description="Learning rate of the new head (default: --lr).")
     llrd: float | None = Field(None, gt=0, le=1, description="Layer-wise LR decay factor per layer going down "
                                                              "(e.g. 0.9).")
@@ -54,3 +57,16 @@ class TrainSettings(Settings):
     tensorboard: bool = Field(False, description="Also write TensorBoard logs to RUN_DIR/tensorboard.")
     progress: bool = Field(True, description="Show a progress bar.")
     cache_tokens: bool = Field(True, description="Cache tokenised data under $TRANSFERKIT_HOME/cache/tokens.")
+
+    @field_validator("lr", mode="before")
+    @classmethod
+    def _learning_rate(cls, value):
+        if value is None or value == "auto":
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be a number > 0 or auto") from None
+        if not number > 0 or number != number or number == float("inf"):
+            raise ValueError("must be a number > 0 or auto")
+        return number

@@ -133,7 +133,7 @@ def resolve_config(model=None, train=None, validation=None, test=None, output=No
                    config: Settings | dict | str | os.PathLike | None = None, schema=FinetuneConfig, **settings):
     """Saved run config (on resume) < config file/dict < arguments; validated once by `schema`."""
     if isinstance(config, Settings):
-        base = config.to_json()
+        base = config.model_dump(mode="json", exclude_unset=True)  # what it was given, not its defaults
     elif isinstance(config, (str, os.PathLike)):
         base = load_config_file(config, schema)
     else:

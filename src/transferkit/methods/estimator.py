@@ -26,10 +26,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     The constructor only stores parameters (so `clone` and grid search work); `settings` takes
     any further FinetuneConfig field, e.g. {"weight_decay": 0.1, "early_stopping_patience": 2}.
+    epochs, batch_size, lr: None takes finetune's defaults for the task, model and data size.
     """
 
-    def __init__(self, model: str = "minilm-l6", *, strategy: str = "full", epochs: int = 3,
-                 batch_size: int = 32, lr: float = 5e-5, max_length: int = 128, seed: int = 42,
+    def __init__(self, model: str = "minilm-l6", *, strategy: str = "full", epochs: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None, max_length: int = 128, seed: int = 42,
                  output: str | None = None, settings: dict | None = None):
         self.model = model
         self.strategy = strategy

@@ -12,6 +12,7 @@ with several processes; only the main process writes. Distillation reuses the st
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,9 @@ from ..runs import (
 )
 from ..settings import refuse_foreign
 from .config import FinetuneConfig, check_family, record_detected, resolve_config, resolve_task, saved_settings
+from .defaults import Chosen, base_lr, choose_defaults, family_for
+
+log = logging.getLogger("transferkit.settings")  # the chosen defaults; the CLI prints them as notes
 
 
 @dataclass
@@ -84,12 +88,15 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
     accelerator, dtype = make_engine(cfg, strategy)
     check_run_dir(cfg, accelerator, "finetune")
     data = load_checked_data(task, cfg, train, validation, test)
+    chosen = choose_defaults(cfg, task, strategy, data, world_size=accelerator.num_processes)
 
     set_seed(cfg.seed)  # the new head's initialisation
     network = strategy.prepare(task.build_model(cfg.model, data))
     strategy.update(network, 0, 0)  # the first step's trainable set, so run_info records it
     encoded = encode_splits(task, data, accelerator)
-    return train_and_save(cfg, task, strategy, network, data, encoded, accelerator, dtype, callbacks, kind="finetune")
+    lr_test = choose_auto_lr(cfg, task, strategy, network, encoded["train"], accelerator, dtype, chosen)
+    return train_and_save(cfg, task, strategy, network, data, encoded, accelerator, dtype, callbacks, kind="finetune",
+                          defaults=chosen, lr_test=lr_test)
 
 
 # The steps of `finetune`, shared with distillation (which swaps in its own task, strategy and data).
@@ -136,6 +143,24 @@ def load_checked_data(task, cfg, train, validation, test):
     return data
 
 
+def choose_auto_lr(cfg, task, strategy, network, train_set, accelerator, dtype, chosen: list):
+    """With --lr auto: run the LR range test, set cfg.lr and note why; returns its result (else None)."""
+    if cfg.lr != "auto":
+        return None
+    from ..engine.lr_find import range_test
+
+    # The param groups need a number while the test runs: per-group ratios (--head-lr, llrd) are
+    # taken relative to the default learning rate.
+    cfg.lr = base_lr(task, strategy, family_for(cfg.model, task))[0]
+    result = range_test(task, network, train_set, strategy, cfg, accelerator, dtype, steps=cfg.lr_find_steps)
+    cfg.lr = float(f"{result.suggestion:.3g}")
+    found = Chosen("lr", cfg.lr, f"LR range test ({len(result.lrs)} steps, {result.stopped}): the valley of the "
+                                 f"smoothed loss; steepest descent at {result.steep:.2e}")
+    log.info("%s", found.line())
+    chosen.append(found)
+    return result
+
+
 def encode_splits(task, data, accelerator) -> dict:
     with accelerator.main_process_first():  # the main process fills the token cache first
         return {name: task.encode(split, training=name == "train")
@@ -150,10 +175,12 @@ def inference_task(task, cfg):
 
 
 def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerator, dtype, callbacks: Sequence = (),
-                   *, kind: str, extra_info: dict | None = None, inference=None) -> FinetuneResult:
+                   *, kind: str, extra_info: dict | None = None, inference=None, defaults: Sequence = (),
+                   lr_test=None) -> FinetuneResult:
     """Train `network` on encoded["train"], export it, score validation/test in fp32 and write the
     run directory (model/, labels.json, metrics.json, config.json with run_info). `inference`: the
-    task the returned predictor uses (default `task`; distillation trains through a wrapper)."""
+    task the returned predictor uses (default `task`; distillation trains through a wrapper).
+    `defaults`: the Chosen settings (recorded in run_info); `lr_test`: an LR range test to keep."""
     from accelerate.utils import set_seed
 
     from ..engine.callbacks import JsonlLogger, ProgressBar, TensorBoardLogger
@@ -171,7 +198,12 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
             # Of the first step (gradual unfreezing trains more later).
             "trainable_parameters": sum(p.numel() for p in network.parameters() if p.requires_grad),
             **(extra_info or {})}
+    _record_defaults(info, cfg, defaults, lr_test)
     main = accelerator.is_main_process
+    if main and lr_test is not None:
+        from ..engine.lr_find import write_lr_find
+
+        write_lr_find(run_dir, lr_test)
     if main:
         atomic_write_json(run_dir / "config.json", _config_doc(cfg, info, kind))
     loggers = [JsonlLogger(run_dir / "train_log.jsonl")] if main else []
@@ -206,6 +238,18 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
     inference = inference_task(inference or task, cfg)
     predictor = Predictor(inference, ModelScorer(inference, trained, cfg.eval_batch_size or 64), result_dir)
     return FinetuneResult(predictor, metrics, cfg, result_dir, info)
+
+
+def _record_defaults(info: dict, cfg, defaults: Sequence, lr_test) -> None:
+    """run_info["defaults"]: setting -> why it was chosen (kept from the first start on --resume)."""
+    chosen = {c.setting: c.reason for c in defaults}
+    if not chosen and cfg.resume and cfg.output and (Path(cfg.output) / "config.json").is_file():
+        chosen = read_run_config(Path(cfg.output)).get("run_info", {}).get("defaults", {})
+    if chosen:
+        info["defaults"] = chosen
+    if lr_test is not None:
+        info["lr_find"] = {"suggestion": lr_test.suggestion, "steep": lr_test.steep, "steps": len(lr_test.lrs),
+                           "stopped": lr_test.stopped}
 
 
 def _config_doc(cfg, info: dict, kind: str) -> dict:

@@ -23,6 +23,9 @@ class Strategy:
     # True when `update` changes requires_grad during training (DDP must then look for unused
     # parameters, since a frozen block produces no gradient to reduce).
     changes_trainable = False
+    # The default learning rate is multiplied by this when the user gives none: a strategy that
+    # trains few weights (a head, low-rank adapters) needs larger steps (benchmarks/defaults.py).
+    default_lr_scale = 1.0
 
     def __init__(self, config):
         self.config = config

@@ -12,6 +12,7 @@ from .layers import layer_groups, set_trainable
 @STRATEGIES.register("head-only")
 class HeadOnly(Strategy):
     applies_llrd = False  # only the head trains
+    default_lr_scale = 20.0  # a fresh linear layer alone: benchmarks/defaults.py, strategy group
 
     def prepare(self, model):
         set_trainable(model, set(layer_groups(model).head))

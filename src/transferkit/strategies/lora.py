@@ -52,6 +52,8 @@ def head_modules(model) -> list[str]:
 class LoRA(Strategy):
     Options = LoRAOptions
     applies_llrd = False  # the encoder's weights are frozen: there is no depth to decay over
+    default_lr_scale = 5.0  # low-rank adapters start at zero: benchmarks/defaults.py, strategy group
+
     def prepare(self, model):
         from peft import LoraConfig, TaskType, get_peft_model
 

@@ -25,7 +25,11 @@ def get_task(name: str) -> type[Task]:
 
 
 def task_for_family(family: str | None) -> str:
-    """The default task of a model family: the first registered task that adapts it."""
+    """The default task of a model family: the task that names it in `default_for`, else the first
+    registered task that adapts it (registration order depends on imports: not a contract)."""
+    for name, task in TASKS.items():
+        if family in task.default_for:
+            return name
     for name, task in TASKS.items():
         if family in task.families:
             return name

@@ -38,9 +38,9 @@ class TaskExample:
 class Task:
     name: str  # set by the registry
     dataset_kind: str  # the kind of named dataset this task reads (transferkit.data.KINDS)
-    # Model families this task adapts ("text-encoder", "image-backbone"); a model's default task is
-    # the first registered task that lists its family.
+    # Model families this task adapts ("text-encoder", "image-backbone").
     families: tuple[str, ...] = ()
+    default_for: tuple[str, ...] = ()  # families whose models get this task when none is given
     # Settings parts: how inputs are read and encoded (probe, finetune, predict), and what only
     # training uses. Their fields become flags of the commands that run this task.
     DataOptions: type[Settings] = NoSettings
@@ -53,6 +53,9 @@ class Task:
     headline_metric: str = "loss"  # the one number reports and comparisons lead with
     prediction_suffix = ".predictions.csv"  # default file name of `predict --input DATA`: DATA + suffix
     reads_text = True  # `predict --text` makes sense (False for images)
+    # Training settings this task works best with where the user gave none, per model family
+    # (key None: any family); chosen by measurement (benchmarks/defaults.py, methods/defaults.py).
+    recommended: dict[str | None, dict[str, Any]] = {}
 
     def __init__(self, config):
         self.config = config
@@ -68,6 +71,27 @@ class Task:
             metric = self.config.early_stopping_metric = self.default_metric
         if metric is not None and metric not in self.metric_names:
             raise ConfigError(f"invalid early_stopping_metric: {metric!r}; choose from {', '.join(self.metric_names)}")
+
+    def data_settings(self, data, given: set[str]) -> dict[str, tuple[Any, str]]:
+        """Defaults that depend on the data read (setting -> (value, why)), for settings not in
+        `given`: e.g. an image size that follows the images' own size."""
+        return {}
+
+    def search_space(self) -> dict[str, dict]:
+        """`transferkit tune`'s default search space (a YAML file of this shape replaces it).
+        `relative`: a multiple of the default chosen for the run (methods/defaults.py)."""
+        return {
+            "lr": {"type": "float", "low": 0.25, "high": 4.0, "log": True, "relative": True},
+            "epochs": {"type": "float", "low": 0.67, "high": 2.0, "relative": True},
+            "batch_size": {"type": "categorical", "choices": [0.5, 1, 2], "relative": True},
+            "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2},
+            "weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
+            "label_smoothing": {"type": "float", "low": 0.0, "high": 0.15},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.3},
+            "strategy": {"type": "categorical", "choices": ["full", "llrd", "lora"]},
+            "llrd": {"type": "float", "low": 0.6, "high": 0.95, "when": {"strategy": "llrd"}},
+            "lora_r": {"type": "categorical", "choices": [4, 8, 16, 32], "when": {"strategy": "lora"}},
+        }
 
     # ---------------------------------------------------------------- data
 

@@ -9,6 +9,7 @@ mixup/cutmix), with label smoothing and class weights as for text. The saved mod
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,13 @@ from ..errors import ConfigError, ModelSourceError
 from . import TASKS
 from .base import TaskExample
 from .classification import Classification, ClassWeights, LabelColumn
+
+# Small images (28 px digits, 32 px CIFAR) are upscaled SMALL_IMAGE_SCALE x, not blown up to the
+# backbone's 224 px: at 64 px an epoch costs ~1/12 of 224 px and scores as well or better
+# (benchmarks/defaults.py, image group). Images that reach FULL_SIZE when scaled keep the backbone's.
+SMALL_IMAGE_SCALE = 2.0
+SMALLEST_IMAGE_SIZE = 64
+FULL_SIZE = 224
 
 
 class ImageData(LabelColumn):
@@ -54,6 +62,7 @@ def augment_settings(cfg):
 class ImageClassification(Classification):
     dataset_kind = LABELLED_IMAGES
     families = ("image-backbone",)
+    default_for = ("image-backbone",)
     DataOptions = ImageData
     TrainOptions = ImageTraining
     student_inherits = ("image_size", "hflip")
@@ -64,6 +73,27 @@ class ImageClassification(Classification):
         if getattr(self.config, "strategy", None) == "lora":
             raise ConfigError("invalid strategy: lora adapts transformer attention layers; for image backbones "
                               "use full, head-only, top-k, gradual-unfreeze or llrd")
+
+    def search_space(self) -> dict[str, dict]:
+        space = super().search_space()
+        space.pop("lora_r")  # LoRA adapts attention layers; CNNs have none
+        space["strategy"] = {"type": "categorical", "choices": ["full", "llrd"]}
+        space["crop_scale"] = {"type": "float", "low": 0.2, "high": 1.0}
+        return space
+
+    def data_settings(self, data, given: set[str]) -> dict:
+        from ..vision.images import native_size
+
+        if "image_size" in given:
+            return {}
+        side = native_size(data.train)
+        if side is None:
+            return {}
+        size = max(SMALLEST_IMAGE_SIZE, 32 * math.ceil(SMALL_IMAGE_SCALE * side / 32))
+        if size >= FULL_SIZE:
+            return {}  # large enough: the backbone's own size
+        return {"image_size": (size, f"the training images are {side} px: {SMALL_IMAGE_SCALE:g}x, rounded up to a "
+                                     f"multiple of 32, instead of the backbone's {FULL_SIZE} px")}
 
     def _reader(self, image_column=None, label_column=None, min_class_count=None):
         from ..vision.images import ImageReader

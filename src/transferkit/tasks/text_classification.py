@@ -39,6 +39,7 @@ class TextTraining(ClassWeights):
 class TextClassification(Classification):
     dataset_kind = LABELLED_TEXTS
     families = ("text-encoder",)
+    default_for = ("text-encoder",)
     DataOptions = TextData
     TrainOptions = TextTraining
     student_inherits = ("max_length",)

@@ -94,5 +94,6 @@ def save(model, tokenizer, directory: Path) -> None:
 
 def forward(model, batch: dict, *, hidden_states: bool = False, attentions: bool = False):
     """Model outputs with `.logits` (and `.hidden_states` / `.attentions` when asked)."""
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+    extra = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra,
                  output_hidden_states=hidden_states, output_attentions=attentions)

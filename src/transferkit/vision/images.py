@@ -66,6 +66,27 @@ class ImageExamples:
                 for x, r in zip(self.items, self.rows)]
 
 
+def native_size(examples: ImageExamples, sample: int = 64) -> int | None:
+    """The median shorter side of up to `sample` images, read from file headers (no decoding);
+    None when none can be read (the decoder reports unreadable images later)."""
+    sides = []
+    step = max(1, len(examples) // sample)
+    for item in list(examples.items[::step])[:sample]:
+        try:
+            if isinstance(item, (str, os.PathLike)):
+                from PIL import Image
+
+                with Image.open(item) as img:
+                    sides.append(min(img.size))
+            elif hasattr(item, "size") and not isinstance(item, np.ndarray):  # a PIL image
+                sides.append(min(item.size))
+            else:
+                sides.append(min(np.shape(item)[:2]))
+        except Exception:  # noqa: BLE001 - an unreadable image is reported where it is decoded
+            continue
+    return int(np.median(sides)) if sides else None
+
+
 # ---------------------------------------------------------------- readers of one source
 
 def _examples(items, raw_labels, source: str, labels: LabelMap | None, id_names=None) -> ImageExamples:

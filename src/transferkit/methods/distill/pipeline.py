@@ -27,6 +27,7 @@ from ..._io import atomic_write_json
 from ...errors import ConfigError
 from ...runs import public_metrics
 from ..config import FinetuneConfig, resolve_config
+from ..defaults import choose_defaults
 from ..finetune import (
     FinetuneResult,
     check_run_dir,
@@ -83,6 +84,9 @@ def distill(teacher: str | os.PathLike | None = None, student: str | None = None
         raise ConfigError("invalid teacher: no teacher given; pass --teacher RUN_DIR (a finetune run)")
     if cfg.model is None:
         raise ConfigError("invalid student: no student given; pass --student MODEL or from-teacher:K")
+    if cfg.lr == "auto":
+        raise ConfigError("invalid lr: auto is for finetune; find the student's rate with transferkit lr-find -m STUDENT "
+                          "and pass it as --lr")
     mentor = Teacher(cfg.teacher)
     _inherit(cfg, mentor)
     task, inner = setup(cfg, pretrained=parse_from_teacher(cfg.model) is None)
@@ -94,6 +98,7 @@ def distill(teacher: str | os.PathLike | None = None, student: str | None = None
     if list(data.label_names) != mentor.label_names:
         raise ConfigError(f"train: labels {list(data.label_names)} differ from the teacher's {mentor.label_names}; "
                           "distil on data with the teacher's label set")
+    chosen = choose_defaults(cfg, task, strategy, data, world_size=accelerator.num_processes)
 
     set_seed(cfg.seed)
     keep = parse_from_teacher(cfg.model)
@@ -130,7 +135,7 @@ def distill(teacher: str | os.PathLike | None = None, student: str | None = None
             "transfer_set": {"labelled": len(data.train), **{k: len(v) for k, v in extra.items()}},
             "teacher_outputs": "live" if cfg.needs_live_teacher else "cached"}
     run = train_and_save(cfg, DistillationTask(task, mentor, cfg), strategy, network, data, encoded, accelerator,
-                         dtype, callbacks, kind="distill", extra_info=info, inference=task)
+                         dtype, callbacks, kind="distill", extra_info=info, inference=task, defaults=chosen)
     try:
         doc = _compare(cfg, run, task, mentor, data, accelerator, init_dir, train, validation, test)
     finally:

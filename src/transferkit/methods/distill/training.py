@@ -85,6 +85,7 @@ class DistillationStrategy(Strategy):
         super().__init__(inner.config)
         self.inner = inner
         self.name, self.changes_trainable = inner.name, inner.changes_trainable
+        self.default_lr_scale = inner.default_lr_scale
 
     def prepare(self, model: DistillationModel) -> DistillationModel:
         model.student = self.inner.prepare(model.student)

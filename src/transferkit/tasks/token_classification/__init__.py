@@ -7,6 +7,7 @@
 | `data.py` | the split reader (files, folders, named datasets, lists in memory), label names |
 | `windows.py` | words -> overlapping sub-word windows; outputs -> one score per word |
 | `metrics.py` | seqeval entity micro/macro/per-type F1 and token accuracy |
+| `shapes.py` | word shapes (Xxxx, XXXX, dd) as token types: the casing an uncased tokenizer loses |
 | `entities.py` | tags, entities (character spans for texts) and prediction records |
 | `tiny.py` | a tiny tagging set and model for the contract tests |
 
@@ -33,6 +34,7 @@ from ...text import hf
 from ...text.options import TextInput
 from .. import TASKS
 from ..base import Task, TaskExample
+from . import shapes
 from .conll import NerExamples, is_word_file
 from .data import TaggedTokenReader, load_ner_splits
 from .entities import print_entities, records
@@ -54,11 +56,18 @@ class TokenData(TextInput):
 class TokenTraining(Settings):
     label_all_subwords: bool = Field(False, description="token-classification: train every sub-word of a word, not "
                                                         "only the first (B- continues as I-).")
+    word_shapes: bool | None = Field(None, description="token-classification: feed each word's shape (Xxxx, XXXX, "
+                                                       "dd, ...) as its token type, giving back the casing an uncased "
+                                                       "tokenizer loses (default: on for uncased tokenizers).")
 
 
 @TASKS.register("token-classification")
 class TokenClassification(Task):
     dataset_kind = TAGGED_TOKENS
+    families = ("text-encoder",)
+    # A new per-token head over few labelled tokens per sentence wants a larger step than a sentence
+    # classifier: benchmarks/defaults.py, ner group (conll2003 500/3000, wnut16).
+    recommended = {"text-encoder": {"lr": 1e-4}}
     DataOptions = TokenData
     TrainOptions = TokenTraining
     student_inherits = ("tag_column", "tag_scheme", "repair_tags", "max_length", "window_stride")
@@ -108,7 +117,24 @@ class TokenClassification(Task):
         folder = resolve_model(model).path
         self.tokenizer = hf.load_tokenizer(folder, need_fast="token classification needs one to align tags "
                                                               "with sub-words")
-        return hf.with_new_head(self._auto_class(), folder, self.label_names, self.config.dropout)
+        network = hf.with_new_head(self._auto_class(), folder, self.label_names, self.config.dropout)
+        self._set_word_shapes(network)
+        return network
+
+    def _set_word_shapes(self, network) -> None:
+        """Decide word shapes for a model about to train (recorded in the run's config) and widen its
+        token-type table; `auto` is on for uncased tokenizers on encoders with token types."""
+        cfg = self.config
+        wanted = getattr(cfg, "word_shapes", False)
+        if wanted is None:
+            wanted = shapes.is_uncased(self.tokenizer) and shapes.supports_shapes(network)
+            cfg.word_shapes = wanted
+        elif wanted and not shapes.supports_shapes(network):
+            raise ConfigError(f"invalid word_shapes: {type(network).__name__} has no token-type embeddings to carry "
+                              "word shapes; drop --word-shapes")
+        if wanted:
+            shapes.add_shape_embeddings(network)
+        self.word_shapes = bool(wanted)
 
     def save(self, model, directory: Path) -> None:
         hf.save(model, self.tokenizer, directory)
@@ -116,7 +142,9 @@ class TokenClassification(Task):
     def load_model(self, folder: Path, label_names):
         self.label_names = list(label_names)
         self.tokenizer = hf.load_tokenizer(folder)
-        return hf.load_trained(self._auto_class(), folder)
+        model = hf.load_trained(self._auto_class(), folder)
+        self.word_shapes = shapes.uses_shapes(model)  # the model folder says how it reads its inputs
+        return model
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -133,7 +161,7 @@ class TokenClassification(Task):
         cfg = self.config
         all_subwords = getattr(cfg, "label_all_subwords", False) and training
         return encode_sentences(self.tokenizer, examples.tokens, examples.tags, self.label2id, cfg.max_length,
-                                cfg.window_stride, all_subwords)
+                                cfg.window_stride, all_subwords, getattr(self, "word_shapes", False))
 
     def collate(self, dataset: TokenWindows, indices, rng=None) -> dict:
         return collate_windows(dataset, indices, self.tokenizer.pad_token_id or 0)
@@ -197,6 +225,16 @@ class TokenClassification(Task):
     def read_unlabeled(self, source):
         return self.read_inputs(source)
 
+    def teacher_inputs(self, batch: dict, teacher_task) -> dict:
+        """The same sub-words; the word shapes only for a teacher trained with them."""
+        mine, theirs = getattr(self, "word_shapes", False), getattr(teacher_task, "word_shapes", False)
+        if mine == theirs:
+            return batch
+        if theirs:
+            raise ConfigError("invalid teacher: it reads word shapes and the student does not; distil with "
+                              "--word-shapes or --teacher-outputs cached")
+        return {k: v for k, v in batch.items() if k != "token_type_ids"}
+
     def concat(self, parts) -> TokenWindows:
         windows = list(parts)
         sentence, n_words, start = [], [], 0
@@ -207,8 +245,9 @@ class TokenClassification(Task):
         labels = [lab for part in windows
                   for lab in (part.labels or [np.full(len(ids), IGNORE, dtype=np.int64) for ids in part.input_ids])]
         gold = [g for part in windows for g in (part.gold or [["O"] * n for n in part.n_words])]
+        types = [x for p in windows for x in p.types] if all(p.types is not None for p in windows) else None
         return TokenWindows([x for p in windows for x in p.input_ids], labels, [x for p in windows for x in p.first],
-                            [x for p in windows for x in p.words], np.concatenate(sentence), n_words, gold)
+                            [x for p in windows for x in p.words], np.concatenate(sentence), n_words, gold, types)
 
     def soft_targets(self, dataset: TokenWindows, outputs: np.ndarray):
         # Per word (its first sub-word's logits): a student with another tokenizer can use them too.

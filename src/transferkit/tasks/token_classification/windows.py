@@ -32,6 +32,7 @@ class TokenWindows:
     sentence: np.ndarray
     n_words: list[int]  # words per sentence
     gold: list[list[str]] | None  # IOB2 tags per sentence (for evaluation)
+    types: list[np.ndarray] | None = None  # token-type ids per position: word shapes (shapes.py), else absent
 
     @property
     def lengths(self) -> np.ndarray:
@@ -93,8 +94,11 @@ def subword_ids(tokenizer, sentences: Sequence[Sequence[str]]) -> list[list[list
 
 def encode_sentences(tokenizer, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None,
                      label2id: dict[str, int] | None, max_length: int, stride: int | None = None,
-                     label_all_subwords: bool = False) -> TokenWindows:
-    """Tokenise, window and label a split (tags None: prediction data)."""
+                     label_all_subwords: bool = False, word_shapes: bool = False) -> TokenWindows:
+    """Tokenise, window and label a split (tags None: prediction data); `word_shapes`: each
+    sub-word's token type is its word's shape (shapes.py)."""
+    from .shapes import sentence_shapes
+
     budget = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
     stride = budget // 4 if stride is None else stride
     cls = [tokenizer.cls_token_id] if tokenizer.cls_token_id is not None else []
@@ -103,18 +107,23 @@ def encode_sentences(tokenizer, sentences: Sequence[Sequence[str]], tags: Sequen
     continuation = {i: (label2id or {}).get("I-" + name[2:], i) if name.startswith("B-") else i
                     for name, i in (label2id or {}).items()}
     ids_all, lab_all, first_all, words_all, sent_all = [], [] if tags is not None else None, [], [], []
+    types_all = [] if word_shapes else None
     for s, per_word in enumerate(subword_ids(tokenizer, sentences)):
+        shape = sentence_shapes(sentences[s]) if word_shapes else None
         per_word = [w[:budget] for w in per_word]  # a single absurdly long word: keep its start
         counts = [len(w) for w in per_word]
         targets = [label2id.get(t, IGNORE) for t in tags[s]] if tags is not None else None  # unseen: not scored
         for start, end, own_start, own_end in plan_windows(counts, budget, stride):
             ids, labels, first, words = list(cls), [IGNORE] * len(cls), [], []
+            types = [0] * len(cls)
             for w in range(start, end):
                 owned = own_start <= w < own_end
                 if owned:
                     first.append(len(ids))
                     words.append(w)
                 ids.extend(per_word[w])
+                if shape is not None:
+                    types.extend([int(shape[w])] * counts[w])
                 if targets is not None:
                     head = targets[w] if owned else IGNORE
                     rest = continuation.get(targets[w], IGNORE) if owned and label_all_subwords else IGNORE
@@ -124,10 +133,13 @@ def encode_sentences(tokenizer, sentences: Sequence[Sequence[str]], tags: Sequen
             first_all.append(np.asarray(first, dtype=np.int64))
             words_all.append(np.asarray(words, dtype=np.int64))
             sent_all.append(s)
+            if types_all is not None:
+                types_all.append(np.asarray(types + [0] * len(sep), dtype=np.int32))
             if lab_all is not None:
                 lab_all.append(np.asarray(labels + [IGNORE] * len(sep), dtype=np.int64))
     return TokenWindows(ids_all, lab_all, first_all, words_all, np.asarray(sent_all, dtype=np.int64),
-                        [len(s) for s in sentences], [list(t) for t in tags] if tags is not None else None)
+                        [len(s) for s in sentences], [list(t) for t in tags] if tags is not None else None,
+                        types_all)
 
 
 def collate_windows(windows: TokenWindows, indices: Sequence[int], pad_id: int) -> dict:
@@ -138,6 +150,8 @@ def collate_windows(windows: TokenWindows, indices: Sequence[int], pad_id: int) 
 
     input_ids, mask = pad([windows.input_ids[i] for i in indices], pad_id)
     batch = {"input_ids": input_ids, "attention_mask": mask}
+    if windows.types is not None:
+        batch["token_type_ids"] = pad([windows.types[i] for i in indices], 0)[0]
     if windows.labels is not None:
         labels = torch.full(input_ids.shape, IGNORE, dtype=torch.long)
         for row, i in enumerate(indices):
