@@ -77,8 +77,10 @@ def finetuned(args, data, pretrained: bool) -> dict:
     settings = dict(task="image-classification", image_size=args.image_size, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr if pretrained else args.scratch_lr, schedule="cosine",
                     warmup_ratio=0.05, weight_decay=0.05, crop_scale=args.crop_scale, color_jitter=args.color_jitter,
-                    seed=args.seed,
+                    seed=args.seed, label_smoothing=args.label_smoothing,
                     precision=args.precision, pretrained=pretrained, progress=False, eval_batch_size=256)
+    if args.progressive_resize:
+        settings["progressive_resize"] = args.progressive_resize
     t0 = time.perf_counter()
     curve = EpochCurve()
     run = tk.finetune("mobilenet-v2", *data, callbacks=[curve], **settings)
@@ -112,6 +114,9 @@ def main() -> None:
     parser.add_argument("--crop-scale", type=float, default=0.6, help="smallest random-resized-crop area")
     parser.add_argument("--color-jitter", type=float, default=0.1)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--progressive-resize", type=float, default=None,
+                        help="first epoch at this fraction of --image-size, growing to the full size at the last")
     parser.add_argument("--scratch-lr", type=float, default=4e-3, help="From random init a larger LR helps.")
     parser.add_argument("--precision", default="fp32", help="fp32: bf16 autocast is no faster for these convs on CPU.")
     parser.add_argument("--threads", type=int, default=2)

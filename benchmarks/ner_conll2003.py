@@ -71,11 +71,14 @@ def run_transferkit(args) -> dict:
     train, test, _ = _splits(args)
     hp = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "max_length": args.max_length,
           "seed": args.seed, "warmup_ratio": args.warmup_ratio, "precision": args.precision}
+    if args.word_shapes != "auto":
+        hp["word_shapes"] = args.word_shapes == "on"
     t0 = time.perf_counter()
     run = tk.finetune(args.model, train, None, test, task="token-classification", progress=False, **hp)
     total = time.perf_counter() - t0
     info = run.info
-    return {"settings": hp, "train_sentences": len(train), "train_windows": info["sizes"]["train"],
+    return {"settings": hp, "word_shapes": run.config.word_shapes, "train_sentences": len(train),
+            "train_windows": info["sizes"]["train"],
             "precision": info["precision"], "train_seconds": info["train_seconds"],
             "seconds_per_epoch": info["train_seconds"] / args.epochs,
             "samples_per_s": len(train) * info["epochs_completed"] / info["train_seconds"],
@@ -157,6 +160,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--train-limit", type=int, default=None, help="seeded subset of the train sentences (default: all)")
     ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument("--word-shapes", choices=("auto", "on", "off"), default="auto",
+                    help="word-shape token types (auto: on for the uncased minilm-l6)")
     ap.add_argument("--name", default="ner_conll2003", help="results file name (benchmarks/results/NAME.json)")
     ap.add_argument("--hf-epochs", type=int, default=None,
                     help="epochs for HF Trainer (default: --epochs); fewer keeps a CPU run short, and the speed "

@@ -44,9 +44,10 @@ def test_cnn_defaults_differ_from_a_transformers_and_say_why():
         assert getattr(cfg, name) == value and name in chosen
     assert cfg.lr == 2e-3 and "image backbones" in chosen["lr"].reason
     assert chosen["lr"].line().startswith("lr 0.002: default for image backbones")
+    assert cfg.precision == "fp32" and "slower" in chosen["precision"].reason  # bf16 autocast on CPU: slower CNNs
     text_cfg, text_chosen = _choose("text-classification", "minilm-l6")
     assert text_cfg.lr == ENGINE_LR and "lr" not in text_chosen  # the engine's own default: nothing to say
-    assert text_cfg.lr != cfg.lr and text_cfg.schedule == "linear"
+    assert text_cfg.lr != cfg.lr and text_cfg.schedule == "linear" and text_cfg.precision == "auto"
 
 
 def test_explicit_settings_are_never_changed():

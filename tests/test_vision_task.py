@@ -95,3 +95,21 @@ def test_image_settings_are_checked(mobilenet, folder):
         finetune(str(mobilenet), str(folder), task="image-classification", strategy="lora", progress=False)
     with pytest.raises(ConfigError, match="invalid image_size"):
         finetune(str(mobilenet), str(folder), task="image-classification", image_size=8, progress=False)
+
+
+def test_progressive_resizing_grows_the_training_crop_each_epoch():
+    from transferkit.methods.config import FinetuneConfig
+    from transferkit.tasks import TASKS
+    from transferkit.vision.backbone import InputSpec
+    from transferkit.vision.decode import DecodedImages
+
+    cfg = FinetuneConfig.build({"task": "image-classification", "image_size": 64, "progressive_resize": 0.5})
+    task = TASKS.get("image-classification")(cfg)
+    task.input_spec, task.label_names = InputSpec(image_size=64, resize_size=73), ["a", "b"]
+    data = DecodedImages(np.zeros((4, 73, 73, 3), dtype=np.uint8), np.array([0, 1, 0, 1]), ["x"] * 4)
+    sizes = []
+    for epoch in range(3):
+        task.start_epoch(epoch, 3)
+        sizes.append(task.collate(data, [0, 1], rng=np.random.default_rng(epoch))["pixel_values"].shape[-1])
+        assert task.collate(data, [0, 1])["pixel_values"].shape[-1] == 64  # evaluation: always the full size
+    assert sizes == [32, 48, 64]

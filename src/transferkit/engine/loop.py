@@ -98,6 +98,7 @@ class TrainLoop:
         self._running_loss = torch.zeros((), device=self.accelerator.device)
         self._running_batches, self._timer, self._last_saved = 0, Timer(), state.step
         while state.epoch < cfg.epochs and not self._done():
+            self.task.start_epoch(state.epoch, cfg.epochs)
             batches = self._batches(state.epoch)
             for start in range(state.batch, len(batches), cfg.grad_accum):
                 window = range(start, min(start + cfg.grad_accum, len(batches)))

@@ -88,7 +88,7 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
     accelerator, dtype = make_engine(cfg, strategy)
     check_run_dir(cfg, accelerator, "finetune")
     data = load_checked_data(task, cfg, train, validation, test)
-    chosen = choose_defaults(cfg, task, strategy, data, world_size=accelerator.num_processes)
+    chosen, dtype = resolve_defaults(cfg, task, strategy, data, accelerator)
 
     set_seed(cfg.seed)  # the new head's initialisation
     network = strategy.prepare(task.build_model(cfg.model, data))
@@ -141,6 +141,15 @@ def load_checked_data(task, cfg, train, validation, test):
         raise ConfigError("invalid early_stopping_patience: early stopping needs validation data (--validation)")
     record_detected(cfg, data)
     return data
+
+
+def resolve_defaults(cfg, task, strategy, data, accelerator):
+    """(the Chosen defaults, the autocast dtype of the resolved precision) for this run."""
+    from ..engine.device import resolve_precision
+
+    chosen = choose_defaults(cfg, task, strategy, data, world_size=accelerator.num_processes,
+                             device=accelerator.device.type)
+    return chosen, resolve_precision(cfg.precision, accelerator.device)
 
 
 def choose_auto_lr(cfg, task, strategy, network, train_set, accelerator, dtype, chosen: list):

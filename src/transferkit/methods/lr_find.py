@@ -19,8 +19,7 @@ def lr_find(model: str | None = None, train=None, output=None, *, config=None, *
 
     from ..engine.lr_find import write_lr_find
     from .config import resolve_config
-    from .defaults import choose_defaults
-    from .finetune import choose_auto_lr, load_checked_data, make_engine, setup
+    from .finetune import choose_auto_lr, load_checked_data, make_engine, resolve_defaults, setup
 
     settings.pop("lr", None)
     cfg = resolve_config(model, train, None, None, None, config=config, **settings)
@@ -28,7 +27,7 @@ def lr_find(model: str | None = None, train=None, output=None, *, config=None, *
     task, strategy = setup(cfg)
     accelerator, dtype = make_engine(cfg, strategy)
     data = load_checked_data(task, cfg, train, None, None)
-    choose_defaults(cfg, task, strategy, data, world_size=accelerator.num_processes)
+    _, dtype = resolve_defaults(cfg, task, strategy, data, accelerator)
     set_seed(cfg.seed)
     network = strategy.prepare(task.build_model(cfg.model, data))
     with accelerator.main_process_first():

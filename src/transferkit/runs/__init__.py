@@ -27,7 +27,8 @@ def _unknown(kind: str, kinds: list[str]) -> TransferkitError:
 
 
 RUN_KINDS: Registry[Callable[[Path, dict], Predictor]] = Registry(
-    "run kind", builtins=("transferkit.methods.probe", "transferkit.methods.finetune", "transferkit.methods.distill"),
+    "run kind", builtins=("transferkit.methods.probe", "transferkit.methods.finetune", "transferkit.methods.distill",
+                          "transferkit.methods.tune"),
     unknown=_unknown)
 
 

@@ -132,6 +132,10 @@ class Task:
         """Model-ready dataset of one split (with `lengths` and `len()`), encoded once."""
         raise NotImplementedError
 
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the training loop before each epoch (0-based, also on resume): a curriculum
+        that depends only on the epoch (progressive resizing) hooks here."""
+
     def collate(self, dataset, indices: Sequence[int], rng: np.random.Generator | None = None) -> dict:
         """One padded batch of tensors; `rng` is given for training batches (augmentation)."""
         raise NotImplementedError

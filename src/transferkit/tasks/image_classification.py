@@ -49,6 +49,9 @@ class ImageTraining(ClassWeights):
     randaugment: int = Field(0, ge=0, le=4, description="Images: RandAugment ops per image, light magnitude (0: off).")
     mixup: float = Field(0.0, ge=0, description="Images: mixup Beta alpha (0: off; e.g. 0.2).")
     cutmix: float = Field(0.0, ge=0, description="Images: cutmix Beta alpha (0: off; e.g. 1.0).")
+    progressive_resize: float | None = Field(
+        None, gt=0, lt=1, description="Images: train the first epoch at this fraction of the image size, growing "
+                                      "linearly to the full size at the last (progressive resizing; e.g. 0.6).")
 
 
 def augment_settings(cfg):
@@ -73,6 +76,13 @@ class ImageClassification(Classification):
         if getattr(self.config, "strategy", None) == "lora":
             raise ConfigError("invalid strategy: lora adapts transformer attention layers; for image backbones "
                               "use full, head-only, top-k, gradual-unfreeze or llrd")
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        start = getattr(self.config, "progressive_resize", None)
+        self.train_size = None
+        if start and epochs > 1:
+            fraction = start + (1 - start) * epoch / (epochs - 1)
+            self.train_size = max(16, int(round(self.input_spec.image_size * fraction / 8)) * 8)
 
     def search_space(self) -> dict[str, dict]:
         space = super().search_space()
@@ -195,7 +205,7 @@ class ImageClassification(Classification):
         training = rng is not None and getattr(cfg, "image_augment", False)
         batch: dict = {}
         if training:
-            x = train_batch(pixels, spec.image_size, augment_settings(cfg), rng)
+            x = train_batch(pixels, getattr(self, "train_size", None) or spec.image_size, augment_settings(cfg), rng)
         if dataset.labels is not None:
             batch["labels"] = torch.from_numpy(dataset.labels[index])
             if training:

@@ -27,7 +27,6 @@ from ..._io import atomic_write_json
 from ...errors import ConfigError
 from ...runs import public_metrics
 from ..config import FinetuneConfig, resolve_config
-from ..defaults import choose_defaults
 from ..finetune import (
     FinetuneResult,
     check_run_dir,
@@ -35,6 +34,7 @@ from ..finetune import (
     finetune,
     load_checked_data,
     make_engine,
+    resolve_defaults,
     setup,
     train_and_save,
 )
@@ -98,7 +98,7 @@ def distill(teacher: str | os.PathLike | None = None, student: str | None = None
     if list(data.label_names) != mentor.label_names:
         raise ConfigError(f"train: labels {list(data.label_names)} differ from the teacher's {mentor.label_names}; "
                           "distil on data with the teacher's label set")
-    chosen = choose_defaults(cfg, task, strategy, data, world_size=accelerator.num_processes)
+    chosen, dtype = resolve_defaults(cfg, task, strategy, data, accelerator)
 
     set_seed(cfg.seed)
     keep = parse_from_teacher(cfg.model)

@@ -127,6 +127,9 @@ class DistillationTask(Task):
     def save(self, model, directory) -> None:
         self.base.save(model, directory)
 
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        self.base.start_epoch(epoch, epochs)
+
     def collate(self, dataset, indices, rng=None) -> dict:
         if not isinstance(dataset, TransferSet):  # validation / test
             return self.base.collate(dataset, indices, rng)
