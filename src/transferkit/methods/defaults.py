@@ -63,10 +63,9 @@ def explicit(cfg) -> set[str]:
 FP32_ON_CPU = {"image-backbone"}
 
 
-def choose_defaults(cfg, task, strategy, data, *, world_size: int = 1, device: str = "cpu",
-                    announce: bool = True) -> list[Chosen]:
+def choose_defaults(cfg, task, strategy, data, *, world_size: int = 1, device: str = "cpu") -> list[Chosen]:
     """Resolve the settings `cfg` was not given (in place) and return what was chosen and why
-    (logged unless `announce` is False). `lr="auto"` is left for the caller (it needs the model)."""
+    (`announce` them once the run has passed its checks). `lr="auto"` is left for the caller."""
     given = explicit(cfg)
     family = family_for(cfg.model, task)
     chosen: list[Chosen] = []
@@ -92,9 +91,13 @@ def choose_defaults(cfg, task, strategy, data, *, world_size: int = 1, device: s
     if device == "cpu" and family in FP32_ON_CPU and cfg.precision == "auto":
         pick("precision", "fp32", f"bf16 autocast is slower than fp32 for {_family(family)} on CPU")
     _min_steps(cfg, len(data.train), world_size, given, chosen)
-    for item in chosen if announce else ():
-        log.info("%s", item.line())
     return chosen
+
+
+def announce(chosen: list[Chosen]) -> None:
+    """Log each choice on `transferkit.settings` (the CLI prints them as `note: ...` lines)."""
+    for item in chosen:
+        log.info("%s", item.line())
 
 
 ENGINE_LR = 5e-5  # a transformer encoder's fine-tuning rate: what any family without its own gets

@@ -12,7 +12,6 @@ with several processes; only the main process writes. Distillation reuses the st
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import shutil
 import tempfile
@@ -35,9 +34,7 @@ from ..runs import (
 )
 from ..settings import refuse_foreign
 from .config import FinetuneConfig, check_family, record_detected, resolve_config, resolve_task, saved_settings
-from .defaults import Chosen, base_lr, choose_defaults, family_for
-
-log = logging.getLogger("transferkit.settings")  # the chosen defaults; the CLI prints them as notes
+from .defaults import Chosen, announce, base_lr, choose_defaults, family_for
 
 
 @dataclass
@@ -163,10 +160,8 @@ def choose_auto_lr(cfg, task, strategy, network, train_set, accelerator, dtype, 
     cfg.lr = base_lr(task, strategy, family_for(cfg.model, task))[0]
     result = range_test(task, network, train_set, strategy, cfg, accelerator, dtype, steps=cfg.lr_find_steps)
     cfg.lr = float(f"{result.suggestion:.3g}")
-    found = Chosen("lr", cfg.lr, f"LR range test ({len(result.lrs)} steps, {result.stopped}): the valley of the "
-                                 f"smoothed loss; steepest descent at {result.steep:.2e}")
-    log.info("%s", found.line())
-    chosen.append(found)
+    chosen.append(Chosen("lr", cfg.lr, f"LR range test ({len(result.lrs)} steps, {result.stopped}): the valley of "
+                                       f"the smoothed loss; steepest descent at {result.steep:.2e}"))
     return result
 
 
@@ -209,6 +204,8 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
             **(extra_info or {})}
     _record_defaults(info, cfg, defaults, lr_test)
     main = accelerator.is_main_process
+    if main:
+        announce(list(defaults))  # every check has passed: this run trains with them
     if main and lr_test is not None:
         from ..engine.lr_find import write_lr_find
 

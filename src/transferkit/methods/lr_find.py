@@ -19,6 +19,7 @@ def lr_find(model: str | None = None, train=None, output=None, *, config=None, *
 
     from ..engine.lr_find import write_lr_find
     from .config import resolve_config
+    from .defaults import announce
     from .finetune import choose_auto_lr, load_checked_data, make_engine, resolve_defaults, setup
 
     settings.pop("lr", None)
@@ -27,11 +28,12 @@ def lr_find(model: str | None = None, train=None, output=None, *, config=None, *
     task, strategy = setup(cfg)
     accelerator, dtype = make_engine(cfg, strategy)
     data = load_checked_data(task, cfg, train, None, None)
-    _, dtype = resolve_defaults(cfg, task, strategy, data, accelerator)
+    chosen, dtype = resolve_defaults(cfg, task, strategy, data, accelerator)
     set_seed(cfg.seed)
     network = strategy.prepare(task.build_model(cfg.model, data))
     with accelerator.main_process_first():
         train_set = task.encode(data.train, training=True)
+    announce([c for c in chosen if c.setting != "epochs"])  # what shapes the test; epochs do not
     result = choose_auto_lr(cfg, task, strategy, network, train_set, accelerator, dtype, [])
     result.settings.update(model=cfg.model, task=cfg.task, strategy=cfg.strategy, batch_size=cfg.batch_size,
                            precision=cfg.precision, examples=len(data.train))

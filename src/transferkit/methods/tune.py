@@ -243,7 +243,7 @@ def tune(model: str | None = None, train=None, validation=None, test=None, outpu
     search = check_space({k: v for k, v in raw_space.items() if k not in cfg.model_fields_set},
                          FinetuneConfig.model_fields, options.space or "space")
     data = load_checked_data(task, probe_cfg, train, validation, test)
-    choose_defaults(probe_cfg, task, strategy, data, announce=False)  # the trials' own defaults, for `relative`
+    choose_defaults(probe_cfg, task, strategy, data)  # the trials' own defaults, for `relative`
     default_of = _defaults_of(probe_cfg, task)
     defaults = {name: default_of(name, {}) for name in search}
 
