@@ -12,12 +12,13 @@ summarised into defaults.json: per group, the validation score of every setting 
 set, the mean rank of each setting and the winner.
 
 Groups (data sets the project did not develop its defaults on are marked *):
-- text (minilm-l6): rotten_tomatoes 500 / 2,000 / 10,246, sst2* 2,000, political_conventions* (189 long)
+- text (minilm-l6): rotten_tomatoes 500 / 2,000 / 10,246, sst2* 2,000
 - ner (minilm-l6): conll2003 500 / 3,000 (its validation file), wnut16* (tweets)
-- image (mobilenet-v2): digits* (8 px), fashion_mnist 500 / 2,000 / 8,000
-- steps (minilm-l6, text, ner): 500-example sets, 3 epochs (48 steps) against 10 (160 steps)
-- strategy (minilm-l6): head-only and LoRA learning rates on rotten_tomatoes / sst2* 2,000
-- auto: `--lr auto` against the defaults chosen by transferkit (nothing else given)
+- image (mobilenet-v2): digits* (8 px), fashion_mnist 500 / 2,000
+- steps (minilm-l6, text, ner): rotten_tomatoes / conll2003 500, 3 epochs (48 steps) against 10 (160 steps)
+- strategy (minilm-l6): head-only and LoRA learning rates on rotten_tomatoes 2,000
+- auto: `--lr auto` against the defaults chosen by transferkit (nothing else given) on rotten_tomatoes
+  500, conll2003 500, digits*
 """
 
 from __future__ import annotations
@@ -117,20 +118,21 @@ def train_one(group: str, dataset: str, limit: int | None, settings: dict) -> di
 
 # ------------------------------------------------------------------ the grid
 
-TEXT_SETS = [("rotten_tomatoes", 500), ("rotten_tomatoes", 2000), ("rotten_tomatoes", None), ("sst2", 2000),
-             ("political_conventions", None)]
+TEXT_SETS = [("rotten_tomatoes", 500), ("rotten_tomatoes", 2000), ("rotten_tomatoes", None), ("sst2", 2000)]
 NER_SETS = [("conll2003", 500), ("conll2003", 3000), ("wnut16", None)]
-IMAGE_SETS = [("digits", None), ("fashion_mnist", 500), ("fashion_mnist", 2000), ("fashion_mnist", 8000)]
+# Cut to what one 3-hour session on 2 cores could run: fashion_mnist 8,000 (~8 min a run) and the
+# second data set of the steps / strategy groups are left out; the full-size runs of the accuracy
+# goals (ner_conll2003.py, image_fashion_mnist.py on all 60k images) use these defaults.
+IMAGE_SETS = [("digits", None), ("fashion_mnist", 500), ("fashion_mnist", 2000)]
 
 
 def grid(group: str):
     """(dataset, limit, settings) of every configuration of a group."""
     if group == "text":
         for dataset, limit in TEXT_SETS:
-            full = limit is None and dataset == "rotten_tomatoes"  # ~12 min a run here: three rates
-            for lr in (3e-5, 5e-5, 1e-4) if full else (3e-5, 5e-5, 1e-4, 2e-4):
-                yield dataset, limit, {"lr": lr, "epochs": 3, "max_length": 128 if dataset != "political_conventions"
-                                       else 256}
+            few = (limit is None and dataset == "rotten_tomatoes") or dataset == "sst2"  # ~12 min a run; time
+            for lr in (3e-5, 5e-5, 1e-4) if few else (3e-5, 5e-5, 1e-4, 2e-4):
+                yield dataset, limit, {"lr": lr, "epochs": 3, "max_length": 128}
     elif group == "ner":
         for dataset, limit in NER_SETS:
             for lr in (5e-5, 1e-4, 3e-4, 6e-4):
@@ -149,21 +151,19 @@ def grid(group: str):
             yield dataset, limit, {"epochs": 3, "lr": 5e-5, "batch_size": 32, "schedule": "linear", "image_size": 224,
                                    "precision": "fp32"}
     elif group in ("steps-text", "steps-ner"):
-        sets = [("rotten_tomatoes", 500), ("sst2", 500)] if group == "steps-text" else [("conll2003", 500),
-                                                                                         ("wnut16", 500)]
+        sets = [("rotten_tomatoes", 500)] if group == "steps-text" else [("conll2003", 500)]
         lr = 1e-4 if group == "steps-text" else 3e-4
         for dataset, limit in sets:
             for epochs in (3, 10):  # 3 epochs of 500 examples = 48 steps; 10 epochs = 160 steps
                 yield dataset, limit, {"lr": lr, "epochs": epochs}
     elif group == "strategy":  # the LR of strategies that train few weights, as a multiple of full's
-        for dataset, limit in [("rotten_tomatoes", 2000), ("sst2", 2000)]:
+        for dataset, limit in [("rotten_tomatoes", 2000)]:
             for strategy, rates in (("head-only", (1e-4, 1e-3, 5e-3)), ("lora", (1e-4, 2.5e-4, 1e-3))):
                 for lr in rates:
                     yield dataset, limit, {"strategy": strategy, "lr": lr, "epochs": 3}
     elif group == "auto":  # --lr auto against the chosen defaults (everything else left to transferkit)
-        for family, sets in (("text", [("rotten_tomatoes", 500), ("rotten_tomatoes", 2000), ("sst2", 2000)]),
-                             ("ner", [("conll2003", 500), ("wnut16", None)]),
-                             ("image", [("digits", None), ("fashion_mnist", 2000)])):
+        for family, sets in (("text", [("rotten_tomatoes", 500)]), ("ner", [("conll2003", 500)]),
+                             ("image", [("digits", None)])):
             for dataset, limit in sets:
                 for lr in ("auto", None):
                     yield dataset, limit, {"family": family, **({"lr": lr} if lr else {})}
@@ -183,27 +183,46 @@ def summarise(rows: list[dict]) -> dict:
             setting = json.dumps(r["settings"], sort_keys=True)
             table.setdefault(setting, {})[f"{r['dataset']}:{r['train_size']}"] = round(r["validation"], 4)
         sets = sorted({d for scores in table.values() for d in scores})
+        # Ranks over the data sets every setting ran on (some grids skip settings on the largest).
+        complete = [d for d in sets if all(d in scores for scores in table.values())] or sets
         ranks: dict[str, list[float]] = {s: [] for s in table}
-        for d in sets:
+        for d in complete:
             scored = sorted((scores[d], s) for s, scores in table.items() if d in scores)
             for position, (_, s) in enumerate(reversed(scored), 1):
                 ranks[s].append(position)
         mean_rank = {s: round(statistics.mean(r), 2) for s, r in ranks.items() if r}
-        out[group] = {"table": table, "datasets": sets, "mean_rank": mean_rank,
+        out[group] = {"table": table, "datasets": sets, "ranked_on": complete, "mean_rank": mean_rank,
                       "best": min(mean_rank, key=mean_rank.get) if mean_rank else None}
     return out
 
 
+def markdown(summary: dict) -> str:
+    """One table per group: a row per setting (what differs within the group), a column per data set."""
+    out = []
+    for group, part in summary.items():
+        table, sets = part["table"], part["datasets"]
+        common = set.intersection(*(set(json.loads(s).items()) for s in table)) if table else set()
+        out += [f"**{group}** (mean rank over {', '.join(part['ranked_on'])})", "",
+                "| setting | " + " | ".join(sets) + " | mean rank |", "| --- |" + " ---: |" * (len(sets) + 1)]
+        for setting, scores in sorted(table.items(), key=lambda item: part["mean_rank"].get(item[0], 99)):
+            shown = ", ".join(f"{k} {v}" for k, v in json.loads(setting).items() if (k, v) not in common) or "-"
+            cells = [f"{100 * scores[d]:.1f}" if d in scores else "" for d in sets]
+            out.append(f"| {shown} | " + " | ".join(cells) + f" | {part['mean_rank'].get(setting, '')} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", nargs="*", default=["text", "ner", "image", "steps-text", "steps-ner", "strategy", "auto"])
+    ap.add_argument("--only", nargs="*", default=["ner", "image", "text", "steps-text", "steps-ner", "strategy", "auto"])
+    ap.add_argument("--summary", action="store_true", help="only summarise what the log holds (run nothing)")
     args = ap.parse_args()
     done = {}
     if LOG.is_file():
         for line in LOG.read_text().splitlines():
             row = json.loads(line)
             done[key(row)] = row
-    for group in args.only:
+    for group in [] if args.summary else args.only:
         for dataset, limit, settings in grid(group):
             row = {"group": group, "dataset": dataset, "limit": limit, "settings": settings}
             if key(row) in done:
@@ -214,8 +233,10 @@ def main() -> None:
                 f.write(json.dumps(result) + "\n")
             done[key(row)] = result
     rows = list(done.values())
-    save("defaults", {"summary": summarise(rows), "runs": rows,
+    summary = summarise(rows)
+    save("defaults", {"summary": summary, "markdown": markdown(summary), "runs": rows,
                       "note": "validation splits are held out from the training data; test splits are not used"})
+    print(markdown(summary))
 
 
 if __name__ == "__main__":

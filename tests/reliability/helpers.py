@@ -51,9 +51,15 @@ def _prelude(inject: str | None) -> str:
     return "\n".join(["import sys", inject or "", "from transferkit.cli import main", "sys.exit(main(sys.argv[1:]))"])
 
 
+def _as_from_a_terminal() -> None:
+    # A background job of a non-interactive shell (`make test &`) starts with SIGINT ignored, and a
+    # child inherits that: Python then installs no Ctrl-C handler. Start as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args, home: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", _prelude(None), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env_for(home))
+                            stderr=subprocess.PIPE, text=True, env=env_for(home), preexec_fn=_as_from_a_terminal)
 
 
 def interrupt(process: subprocess.Popen, sig: int, ready, timeout: float = 120) -> Outcome:

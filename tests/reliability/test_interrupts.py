@@ -79,13 +79,14 @@ def test_pull_interrupted_leaves_the_cache_consistent(sig, world, tmp_path, sile
     import subprocess
     import sys
 
-    from helpers import _prelude, env_for
+    from helpers import _as_from_a_terminal, _prelude, env_for
 
     home = tmp_path / "home"
     env = {**env_for(home), "TRANSFERKIT_INDEX_URL": silent_index}
     env.pop("TRANSFERKIT_OFFLINE")
     process = subprocess.Popen([sys.executable, "-c", _prelude(None), "models", "pull", "minilm-l6"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=_as_from_a_terminal)
     outcome = interrupt(process, sig, lambda: _after(process, 3.0))
     assert outcome.code == EXIT[sig], outcome.err[-2000:]
     assert "Traceback" not in outcome.err
