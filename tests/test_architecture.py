@@ -26,6 +26,7 @@ LAYERS = [
     {"tasks"},
     {"runs"},
     {"methods"},
+    {"serve"},  # HTTP over a run's Predictor
     {"cli", "__init__"},  # interfaces: the command line and the lazy façade
     {"__main__"},
 ]

@@ -20,6 +20,7 @@ _LAZY = {
     "distill": ("transferkit.methods.distill", "distill"),
     "lr_find": ("transferkit.methods.lr_find", "lr_find"),
     "tune": ("transferkit.methods.tune", "tune"),
+    "export": ("transferkit.methods.export", "export"),
     "load": ("transferkit.runs", "load_run"),
     "load_run": ("transferkit.runs", "load_run"),
     "Predictor": ("transferkit.runs", "Predictor"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -37,3 +38,17 @@ def quiet_transformers() -> None:
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str, level: int = 40):
+    """Raise a library logger's level for a block (ONNX Runtime's tools log advice at WARNING)."""
+    import logging
+
+    logger = logging.getLogger(None if name == "root" else name)
+    old = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)

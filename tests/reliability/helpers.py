@@ -157,7 +157,15 @@ WRITERS = {
     "probe": lambda w: ["probe", "-m", w.bert, "--train", w.train],
     "distill": lambda w: ["distill", "--teacher", w.teacher, "--student", "from-teacher:1", "--train", w.train,
                           "--epochs", "1", "--batch-size", "8", "--no-control", "--no-progress"],
+    "export": lambda w: ["export", w.teacher],
 }
+# How a second run differs from the first, to tell which one is on disk: extra flags, and the
+# value config.json then holds (default: another seed).
+SECOND_RUN = {
+    "export": (["--quantize", "int8", "--allow-degradation", "100"], lambda config: config["run_info"]["quantize"],
+               "int8"),
+}
+DEFAULT_SECOND_RUN = (["--seed", "7"], lambda config: config["seed"], 7)
 # Writers that train step by step (checkpoints, --resume, interrupts mid-training).
 TRAINERS = {
     "finetune": lambda w, data: ["finetune", "-m", w.bert, "--train", data, "--epochs", "30", "--batch-size", "8",

@@ -43,3 +43,24 @@ def concat_ragged(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.nd
         offsets.append(np.asarray(part_offsets[1:], dtype=np.int64) + start)
         start += len(values)
     return np.concatenate([np.asarray(values) for values, _ in parts]), np.concatenate(offsets)
+
+
+def as_tensors(batch: dict) -> dict:
+    """A batch of numpy arrays as torch tensors (shared memory, no copy)."""
+    import torch
+
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()}
+
+
+def assemble(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """Per-batch outputs (indices, outputs) back in dataset order as one float32 array; outputs
+    whose shape differs between batches (per-token logits of differently padded batches) are
+    zero-padded to the largest shape."""
+    if not parts:
+        return np.zeros((n, 0), dtype=np.float32)
+    ndim = parts[0][1].ndim
+    shape = tuple(max(p[1].shape[d] for p in parts) for d in range(1, ndim))
+    result = np.zeros((n, *shape), dtype=np.float32)
+    for indices, outputs in parts:
+        result[(indices, *(slice(0, s) for s in outputs.shape[1:]))] = outputs
+    return result

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .batching import sorted_batches
+from .batching import assemble, sorted_batches
 from .device import autocast
 
 Collate = Callable[[Any, np.ndarray], dict]
@@ -58,18 +58,7 @@ def predict(model: torch.nn.Module, dataset, collate: Collate, forward: Forward,
         from accelerate.utils import gather_object
 
         parts = gather_object(parts)
-    return _assemble(parts, len(dataset))
-
-
-def _assemble(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
-    if not parts:
-        return np.zeros((n, 0), dtype=np.float32)
-    ndim = parts[0][1].ndim
-    shape = tuple(max(p[1].shape[d] for p in parts) for d in range(1, ndim))
-    result = np.zeros((n, *shape), dtype=np.float32)
-    for indices, outputs in parts:
-        result[(indices, *(slice(0, s) for s in outputs.shape[1:]))] = outputs
-    return result
+    return assemble(parts, len(dataset))
 
 
 class _progress:

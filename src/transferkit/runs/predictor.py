@@ -76,8 +76,14 @@ class Predictor:
         return self.task.predictions(*self.outputs(inputs))
 
     def predict_json(self, inputs) -> list[dict]:
-        """One JSON-able record per input (what a server answers)."""
-        return self.task.records(*self.outputs(inputs))
+        """One JSON-able record per input (what a server answers); `truncated: true` on an input
+        the model read only the start of."""
+        examples, dataset, outputs = self.outputs(inputs)
+        records = self.task.records(examples, dataset, outputs)
+        for record, cut in zip(records, self.task.truncated(examples, dataset)):
+            if cut:
+                record["truncated"] = True
+        return records
 
     def evaluate(self, examples) -> dict:
         """The task's metrics on labelled examples, a labelled file or a dataset split."""

@@ -174,6 +174,11 @@ class Task:
         """One JSON-able dict per input: what a server or an export answers."""
         raise NotImplementedError
 
+    def truncated(self, examples, dataset) -> Sequence[bool]:
+        """Per input, whether the model read only its start (a text over max_length); tasks that
+        read every input whole (windows, images) keep this."""
+        return [False] * len(dataset)
+
     def write_predictions(self, examples, dataset, outputs: np.ndarray, path: Path) -> int:
         """Write the predictions of `examples` to `path` (atomically); returns how many."""
         raise NotImplementedError
@@ -188,6 +193,18 @@ class Task:
         """A frozen encoder for the linear probe: an object whose `features(dataset)` returns
         float32 [N, dim] for a dataset this task encoded. Tasks without a probe keep this."""
         raise ConfigError(f"invalid task: {self.name} has no linear probe; fine-tune instead")
+
+    # ---------------------------------------------------------------- export (optional)
+    # An exported run predicts through ONNX Runtime without torch: its task reads its preprocessor
+    # (tokenizer, image spec) from the exported model folder and hands numpy batches to the graph.
+
+    def load_exported(self, folder: Path, label_names: Sequence[str]) -> None:
+        """Set what `encode` and `inference_arrays` need from an exported model folder (no torch)."""
+        raise ConfigError(f"invalid run: {self.name} runs cannot be exported yet")
+
+    def inference_arrays(self, dataset, indices: Sequence[int]) -> dict[str, np.ndarray]:
+        """The model inputs of one batch as numpy arrays (an exported graph's inputs, by name)."""
+        raise ConfigError(f"invalid run: {self.name} runs cannot be exported yet")
 
     # ---------------------------------------------------------------- distillation
     # What a teacher -> student run needs beyond fine-tuning. The defaults fit tasks with one

@@ -186,6 +186,20 @@ class ImageClassification(Classification):
         self.input_spec = model.input_spec
         return model.to(memory_format=torch.channels_last)
 
+    def load_exported(self, folder: Path, label_names) -> None:
+        from .._io import read_json
+        from ..vision.models import BACKBONE_FILE
+        from ..vision.spec import InputSpec
+
+        doc = read_json(Path(folder) / BACKBONE_FILE)
+        self.label_names, self.class_weights = list(label_names), None
+        self.input_spec = InputSpec.from_dict(doc["input_spec"])
+
+    def inference_arrays(self, dataset, indices) -> dict:
+        from ..vision.spec import eval_arrays
+
+        return {"pixel_values": eval_arrays(dataset.pixels[np.asarray(indices)], self.input_spec)}
+
     # ---------------------------------------------------------------- batches
 
     def encode(self, examples, *, training: bool = False):

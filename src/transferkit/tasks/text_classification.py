@@ -13,12 +13,13 @@ from pathlib import Path
 
 from pydantic import Field
 
+from .._io import read_json
 from ..data import LABELLED_TEXTS, LabelMap, load_split, load_splits
 from ..errors import DataError
 from ..text import hf
 from ..text.examples import TextExamples, TextTableReader
 from ..text.options import TextInput
-from ..text.tokens import TokenizedTexts, collate_tokens, concat_tokenized, encode_texts
+from ..text.tokens import TokenizedTexts, collate_tokens, concat_tokenized, encode_texts, token_arrays
 from . import TASKS
 from .base import TaskExample
 from .classification import Classification, ClassWeights, LabelColumn
@@ -83,6 +84,7 @@ class TextClassification(Classification):
         self.tokenizer = hf.load_tokenizer(folder)
         network = hf.with_new_head(self._auto_class(), folder, self.label_names, self.config.dropout)
         self.class_weights = self.resolve_class_weights(data.train.labels)
+        self.position_limit = hf.position_limit(network.config)
         return network
 
     def save(self, model, directory: Path) -> None:
@@ -91,7 +93,9 @@ class TextClassification(Classification):
     def load_model(self, folder: Path, label_names):
         self.label_names, self.class_weights = list(label_names), None
         self.tokenizer = hf.load_tokenizer(folder)
-        return hf.load_trained(self._auto_class(), folder)
+        model = hf.load_trained(self._auto_class(), folder)
+        self.position_limit = hf.position_limit(model.config)
+        return model
 
     # ---------------------------------------------------------------- batches
 
@@ -99,7 +103,7 @@ class TextClassification(Classification):
         from ..paths import home
 
         cache = home() / "cache" / "tokens" if getattr(self.config, "cache_tokens", False) else None
-        return encode_texts(self.tokenizer, examples.texts, self.config.max_length, examples.labels, cache)
+        return encode_texts(self.tokenizer, examples.texts, self.max_length, examples.labels, cache)
 
     def collate(self, dataset: TokenizedTexts, indices, rng=None) -> dict:
         from ..text.augment import augment_tokens
@@ -114,6 +118,32 @@ class TextClassification(Classification):
 
     def forward(self, model, batch: dict, *, hidden_states: bool = False, attentions: bool = False):
         return hf.forward(model, batch, hidden_states=hidden_states, attentions=attentions)
+
+    def load_exported(self, folder: Path, label_names) -> None:
+        from ..text.fast_tokenizer import FastTokenizer
+
+        self.label_names, self.tokenizer = list(label_names), FastTokenizer(folder)
+        self.position_limit = hf.position_limit(read_json(Path(folder) / "config.json"))
+
+    @property
+    def max_length(self) -> int:
+        return hf.capped_length(self.config.max_length, getattr(self, "position_limit", None))
+
+    def inference_arrays(self, dataset: TokenizedTexts, indices) -> dict:
+        batch = token_arrays(dataset, indices, self.tokenizer.pad_token_id or 0)
+        batch.pop("labels", None)
+        return batch
+
+    def truncated(self, examples: TextExamples, dataset: TokenizedTexts) -> list[bool]:
+        from ..text.tokens import tokenize
+
+        limit = self.max_length
+        flags = [False] * len(dataset)
+        long = [i for i, n in enumerate(dataset.lengths) if n >= limit]  # at the limit: cut, or exactly that long
+        if long:
+            for i, ids in zip(long, tokenize(self.tokenizer, [examples.texts[i] for i in long], limit + 1)):
+                flags[i] = len(ids) > limit
+        return flags
 
     def input_columns(self, examples: TextExamples) -> dict[str, list]:
         return {"text": list(examples.texts)}

@@ -97,3 +97,18 @@ def forward(model, batch: dict, *, hidden_states: bool = False, attentions: bool
     extra = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
     return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra,
                  output_hidden_states=hidden_states, output_attentions=attentions)
+
+
+def position_limit(config) -> int | None:
+    """The longest input (in tokens) the encoder's position embeddings cover; `config` is a
+    transformers config or its config.json as a dict. RoBERTa-style models reserve two positions."""
+    get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
+    limit = get("max_position_embeddings")
+    if not isinstance(limit, int) or get("position_embedding_type", "absolute") not in ("absolute", None):
+        return None
+    return limit - 2 if get("model_type") in ("roberta", "xlm-roberta", "camembert", "longformer") else limit
+
+
+def capped_length(configured: int, limit: int | None) -> int:
+    """max_length, cut to what the model can read (a longer setting would crash its position lookup)."""
+    return min(configured, limit) if limit else configured

@@ -86,30 +86,43 @@ def encode_texts(tokenizer, texts: Sequence[str], max_length: int, labels: np.nd
     return TokenizedTexts(flat, offsets, labels)
 
 
-def pad(seqs: Sequence[Sequence[int]], pad_id: int, pad_to_multiple_of: int | None = None):
-    """(input_ids, attention_mask) int64 tensors padded to the longest sequence in the batch."""
-    import torch
-
+def pad_arrays(seqs: Sequence[Sequence[int]], pad_id: int,
+               pad_to_multiple_of: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(input_ids, attention_mask) int64 arrays padded to the longest sequence in the batch."""
     longest = max(len(s) for s in seqs)
     if pad_to_multiple_of:
         longest = -(-longest // pad_to_multiple_of) * pad_to_multiple_of
-    ids = torch.full((len(seqs), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), longest), dtype=torch.long)
+    ids = np.full((len(seqs), longest), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), longest), dtype=np.int64)
     for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+        ids[i, : len(s)] = s
         mask[i, : len(s)] = 1
     return ids, mask
 
 
-def collate_tokens(dataset: TokenizedTexts, indices, pad_id: int, seqs: Sequence[Sequence[int]] | None = None) -> dict:
-    """A padded batch {input_ids, attention_mask[, labels]}; `seqs` replaces the stored ids (augmented)."""
+def pad(seqs: Sequence[Sequence[int]], pad_id: int, pad_to_multiple_of: int | None = None):
+    """`pad_arrays` as torch tensors."""
     import torch
 
-    input_ids, attention_mask = pad(seqs if seqs is not None else [dataset.ids(i) for i in indices], pad_id)
+    ids, mask = pad_arrays(seqs, pad_id, pad_to_multiple_of)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def token_arrays(dataset: TokenizedTexts, indices, pad_id: int, seqs: Sequence[Sequence[int]] | None = None) -> dict:
+    """A padded batch {input_ids, attention_mask[, labels]} of numpy arrays; `seqs` replaces the
+    stored ids (augmented)."""
+    input_ids, attention_mask = pad_arrays(seqs if seqs is not None else [dataset.ids(i) for i in indices], pad_id)
     batch = {"input_ids": input_ids, "attention_mask": attention_mask}
     if dataset.labels is not None:
-        batch["labels"] = torch.from_numpy(dataset.labels[np.asarray(indices)])
+        batch["labels"] = dataset.labels[np.asarray(indices)]
     return batch
+
+
+def collate_tokens(dataset: TokenizedTexts, indices, pad_id: int, seqs: Sequence[Sequence[int]] | None = None) -> dict:
+    """`token_arrays` as torch tensors."""
+    from ..engine.batching import as_tensors
+
+    return as_tensors(token_arrays(dataset, indices, pad_id, seqs))
 
 
 def concat_tokenized(parts: Sequence[TokenizedTexts]) -> TokenizedTexts:

@@ -29,8 +29,8 @@ def is_image_model(folder: Path) -> bool:
 
 def load_image_model(folder: Path):
     """(backbone with the trained head, label names) from a folder written by `save_image_model`."""
-    from .backbone import InputSpec
     from .backbones import create_backbone, load_weights
+    from .spec import InputSpec
 
     try:
         doc = read_json(folder / BACKBONE_FILE)

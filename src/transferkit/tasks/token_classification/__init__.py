@@ -39,7 +39,7 @@ from .conll import NerExamples, is_word_file
 from .data import TaggedTokenReader, load_ner_splits
 from .entities import print_entities, records
 from .metrics import ner_metrics
-from .windows import IGNORE, TokenWindows, collate_windows, encode_sentences, word_scores
+from .windows import IGNORE, TokenWindows, collate_windows, encode_sentences, window_arrays, word_scores
 
 
 class TokenData(TextInput):
@@ -119,6 +119,7 @@ class TokenClassification(Task):
                                                               "with sub-words")
         network = hf.with_new_head(self._auto_class(), folder, self.label_names, self.config.dropout)
         self._set_word_shapes(network)
+        self.position_limit = hf.position_limit(network.config)
         return network
 
     def _set_word_shapes(self, network) -> None:
@@ -144,7 +145,23 @@ class TokenClassification(Task):
         self.tokenizer = hf.load_tokenizer(folder)
         model = hf.load_trained(self._auto_class(), folder)
         self.word_shapes = shapes.uses_shapes(model)  # the model folder says how it reads its inputs
+        self.position_limit = hf.position_limit(model.config)
         return model
+
+    def load_exported(self, folder: Path, label_names) -> None:
+        import json
+
+        from ...text.fast_tokenizer import FastTokenizer
+
+        self.label_names, self.tokenizer = list(label_names), FastTokenizer(folder)
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        self.word_shapes = bool(config.get(shapes.CONFIG_KEY, False))
+        self.position_limit = hf.position_limit(config)
+
+    def inference_arrays(self, dataset: TokenWindows, indices) -> dict:
+        batch = window_arrays(dataset, indices, self.tokenizer.pad_token_id or 0)
+        batch.pop("labels", None)
+        return batch
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -160,7 +177,8 @@ class TokenClassification(Task):
     def encode(self, examples: NerExamples, *, training: bool = False) -> TokenWindows:
         cfg = self.config
         all_subwords = getattr(cfg, "label_all_subwords", False) and training
-        return encode_sentences(self.tokenizer, examples.tokens, examples.tags, self.label2id, cfg.max_length,
+        max_length = hf.capped_length(cfg.max_length, getattr(self, "position_limit", None))
+        return encode_sentences(self.tokenizer, examples.tokens, examples.tags, self.label2id, max_length,
                                 cfg.window_stride, all_subwords, getattr(self, "word_shapes", False))
 
     def collate(self, dataset: TokenWindows, indices, rng=None) -> dict:

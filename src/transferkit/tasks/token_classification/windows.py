@@ -142,22 +142,28 @@ def encode_sentences(tokenizer, sentences: Sequence[Sequence[str]], tags: Sequen
                         types_all)
 
 
-def collate_windows(windows: TokenWindows, indices: Sequence[int], pad_id: int) -> dict:
-    """A padded batch: input_ids, attention_mask and (when labelled) labels padded with IGNORE."""
-    import torch
+def window_arrays(windows: TokenWindows, indices: Sequence[int], pad_id: int) -> dict:
+    """A padded batch of numpy arrays: input_ids, attention_mask, token_type_ids (word shapes)
+    and, when labelled, labels padded with IGNORE."""
+    from ...text.tokens import pad_arrays
 
-    from ...text.tokens import pad
-
-    input_ids, mask = pad([windows.input_ids[i] for i in indices], pad_id)
+    input_ids, mask = pad_arrays([windows.input_ids[i] for i in indices], pad_id)
     batch = {"input_ids": input_ids, "attention_mask": mask}
     if windows.types is not None:
-        batch["token_type_ids"] = pad([windows.types[i] for i in indices], 0)[0]
+        batch["token_type_ids"] = pad_arrays([windows.types[i] for i in indices], 0)[0]
     if windows.labels is not None:
-        labels = torch.full(input_ids.shape, IGNORE, dtype=torch.long)
+        labels = np.full(input_ids.shape, IGNORE, dtype=np.int64)
         for row, i in enumerate(indices):
-            labels[row, :len(windows.labels[i])] = torch.from_numpy(windows.labels[i])
+            labels[row, :len(windows.labels[i])] = windows.labels[i]
         batch["labels"] = labels
     return batch
+
+
+def collate_windows(windows: TokenWindows, indices: Sequence[int], pad_id: int) -> dict:
+    """`window_arrays` as torch tensors."""
+    from ...engine.batching import as_tensors
+
+    return as_tensors(window_arrays(windows, indices, pad_id))
 
 
 def word_scores(windows: TokenWindows, outputs: np.ndarray) -> list[np.ndarray]:

@@ -1,0 +1,115 @@
+"""The served web page in a real headless Chromium (Debian's chromium + chromium-driver, driven by
+selenium): type a sentence or upload an image, press the button, read what the page renders.
+
+Skipped with the reason where the browser is not installed, except under CI
+(TRANSFERKIT_REQUIRE_BROWSER=1, set by .ci/run, which installs it): there it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from serving import running
+from transferkit.runs import load_run
+from transferkit.serve import ServeOptions, create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER):
+    if os.environ.get("TRANSFERKIT_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("the browser test needs Debian's chromium and chromium-driver: apt-get install chromium "
+                           "chromium-driver")
+    pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from test_serve import runs  # noqa: E402, F401 - the module-scoped tiny runs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _open(browser, port):
+    browser.get(f"http://127.0.0.1:{port}/")
+    WebDriverWait(browser, 30).until(lambda d: "·" in d.find_element(By.ID, "card").text)
+
+
+def test_page_classifies_a_typed_sentence(browser, runs):  # noqa: F811
+    _, run = runs["text-classification"]
+    predictor = load_run(run)
+    expected = predictor.predict(["a great and lovely film"])[0]
+    with running(create_app(predictor)) as port:
+        _open(browser, port)
+        assert "text-classification" in browser.find_element(By.ID, "card").text
+        browser.find_element(By.ID, "text").send_keys("a great and lovely film")
+        browser.find_element(By.ID, "predict").click()
+        label = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "label")))
+        assert label.text == expected
+        bars = browser.find_elements(By.CSS_SELECTOR, "#result .row")
+        assert len(bars) == len(predictor.label_names)
+
+
+def test_page_highlights_entities(browser, runs):  # noqa: F811
+    _, run = runs["token-classification"]
+    predictor = load_run(run)
+    expected = predictor.predict(["alice went to paris"])[0]
+    with running(create_app(predictor)) as port:
+        _open(browser, port)
+        browser.find_element(By.ID, "text").send_keys("alice went to paris")
+        browser.find_element(By.ID, "predict").click()
+        count = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "count")))
+        assert count.text == f"{len(expected)} entities"
+        marks = browser.find_elements(By.CSS_SELECTOR, "#entities mark.entity")
+        assert [m.get_attribute("data-type") for m in marks] == [e["entity"] for e in expected]
+
+
+def test_page_classifies_an_uploaded_image(browser, runs, tmp_path):  # noqa: F811
+    from PIL import Image
+
+    example, run = runs["image-classification"]
+    predictor = load_run(run)
+    image = np.asarray(example.inputs[0])
+    path = tmp_path / "photo.png"
+    Image.fromarray(image).save(path)
+    expected = predictor.predict([image])[0]
+    with running(create_app(predictor)) as port:
+        _open(browser, port)
+        browser.find_element(By.ID, "file").send_keys(str(path))
+        browser.find_element(By.ID, "predict").click()
+        label = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "label")))
+        assert label.text == expected
+
+
+def test_page_asks_for_the_key_when_the_server_has_one(browser, runs):  # noqa: F811
+    _, run = runs["text-classification"]
+    predictor = load_run(run)
+    with running(create_app(predictor, ServeOptions(api_key="s3cret"))) as port:
+        browser.get(f"http://127.0.0.1:{port}/")
+        WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "key"))).send_keys("s3cret")
+        browser.find_element(By.ID, "predict").click()  # loads the card with the key, then fails: no text input yet
+        WebDriverWait(browser, 30).until(lambda d: "·" in d.find_element(By.ID, "card").text)
+        browser.find_element(By.ID, "text").send_keys("a great and lovely film")
+        browser.find_element(By.ID, "predict").click()
+        label = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "label")))
+        assert label.text == predictor.predict(["a great and lovely film"])[0]
