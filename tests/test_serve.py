@@ -256,3 +256,17 @@ def test_serving_a_bad_run_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "transferkit", "serve", str(tmp_path / "nothing")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_public_address_without_a_key_is_warned_about(tmp_path):
+    from transferkit.serve import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+    # A missing run stops the command before it binds anything; the warning comes first.
+    done = subprocess.run([sys.executable, "-m", "transferkit", "serve", str(tmp_path / "nothing"), "--host", "0.0.0.0"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "warning: serving on 0.0.0.0 without --api-key" in done.stderr
+    quiet = subprocess.run([sys.executable, "-m", "transferkit", "serve", str(tmp_path / "nothing"), "--host",
+                            "0.0.0.0", "--api-key", "k"], capture_output=True, text=True, timeout=60)
+    assert "warning" not in quiet.stderr

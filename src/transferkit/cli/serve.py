@@ -32,10 +32,10 @@ def serve(
     from ..serve import ServeOptions, is_loopback
     from ..serve import serve as run_server
 
-    load_run(run_dir)  # a bad run is one line before the server starts
     if not is_loopback(host) and not api_key:
         typer.secho(f"warning: serving on {host} without --api-key: anyone who can reach it can use the model",
                     fg="yellow", err=True)
+    load_run(run_dir)  # a bad run is one line before the server starts
     typer.echo(f"serving {run_dir} on http://{host}:{port} (Ctrl-C to stop)")
     run_server(run_dir, host, port, ServeOptions(api_key=api_key, max_batch_size=max_batch_size,
                                                  max_wait_ms=max_wait_ms, max_queue=max_queue,
