@@ -186,3 +186,24 @@ def tiny_ner_files(tmp_path, tiny_ner) -> dict[str, Path]:
     """The tiny NER splits as 3-column CoNLL files (token POS tag)."""
     return {split: write_conll(tmp_path / f"{split}.conll", *data, extra_column=True)
             for split, data in tiny_ner.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """task name -> (TaskExample, run directory): one tiny run per registered task, trained once
+    per session (with ft_env's settings) for the tests that use finished runs (export, serve)."""
+    from transferkit.methods.finetune import finetune
+    from transferkit.tasks import TASKS
+
+    runs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {"TRANSFERKIT_HOME": str(tmp_path_factory.mktemp("home")), "TRANSFERKIT_PROGRESS": "0",
+                           "TRANSFERKIT_OFFLINE": "1", "OMP_NUM_THREADS": "1"}.items():
+            mp.setenv(key, value)
+        for name, task in TASKS.items():
+            work = tmp_path_factory.mktemp(f"run-{name}")
+            example = task.tiny_example(work)
+            finetune(example.model, example.train, example.validation, task=name, output=str(work / "run"),
+                     progress=False, **{"epochs": 4, **example.settings})
+            runs[name] = (example, work / "run")
+    return runs

@@ -12,7 +12,6 @@ import pytest
 
 from transferkit.errors import ConfigError, TransferkitError
 from transferkit.methods.export import PARITY_TOLERANCE, ExportError, export
-from transferkit.methods.finetune import finetune
 from transferkit.runs import load_run
 from transferkit.tasks import TASKS
 
@@ -24,22 +23,9 @@ pytestmark = pytest.mark.usefixtures("ft_env")
 INT8 = {"image-classification": "int8-static"}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """task name -> (example, source run directory), trained once per module (in ft_env's settings)."""
-    runs = {}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"TRANSFERKIT_HOME": str(tmp_path_factory.mktemp("home")), "TRANSFERKIT_PROGRESS": "0",
-                           "TRANSFERKIT_OFFLINE": "1", "OMP_NUM_THREADS": "1"}.items():
-            mp.setenv(key, value)
-        for name, task in TASKS.items():
-            work = tmp_path_factory.mktemp(f"export-{name}")
-            example = task.tiny_example(work)
-            settings = {"epochs": 4, **example.settings}
-            finetune(example.model, example.train, example.validation, task=name, output=str(work / "run"),
-                     progress=False, **settings)
-            runs[name] = (example, work / "run")
-    return runs
+@pytest.fixture
+def trained(tiny_runs):
+    return tiny_runs
 
 
 def _labels(predictions) -> list:

@@ -16,30 +16,16 @@ import numpy as np
 import pytest
 
 from serving import free_port, post, request, running
-from transferkit.methods.finetune import finetune
 from transferkit.runs import load_run
 from transferkit.serve import ServeOptions, create_app
-from transferkit.tasks import TASKS
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """task name -> (example, run directory): one tiny trained run per task."""
-    out = {}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"TRANSFERKIT_HOME": str(tmp_path_factory.mktemp("home")), "TRANSFERKIT_PROGRESS": "0",
-                           "TRANSFERKIT_OFFLINE": "1", "OMP_NUM_THREADS": "1"}.items():
-            mp.setenv(key, value)
-        for name, task in TASKS.items():
-            work = tmp_path_factory.mktemp(f"serve-{name}")
-            example = task.tiny_example(work)
-            finetune(example.model, example.train, example.validation, task=name, output=str(work / "run"),
-                     progress=False, **{"epochs": 4, **example.settings})
-            out[name] = (example, work / "run")
-    return out
+@pytest.fixture(scope="session")
+def runs(tiny_runs):
+    return tiny_runs
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from test_serve import runs  # noqa: E402, F401 - the module-scoped tiny runs
-
 pytestmark = pytest.mark.slow
 
 
@@ -55,8 +53,8 @@ def _open(browser, port):
     WebDriverWait(browser, 30).until(lambda d: "·" in d.find_element(By.ID, "card").text)
 
 
-def test_page_classifies_a_typed_sentence(browser, runs):  # noqa: F811
-    _, run = runs["text-classification"]
+def test_page_classifies_a_typed_sentence(browser, tiny_runs):
+    _, run = tiny_runs["text-classification"]
     predictor = load_run(run)
     expected = predictor.predict(["a great and lovely film"])[0]
     with running(create_app(predictor)) as port:
@@ -70,8 +68,8 @@ def test_page_classifies_a_typed_sentence(browser, runs):  # noqa: F811
         assert len(bars) == len(predictor.label_names)
 
 
-def test_page_highlights_entities(browser, runs):  # noqa: F811
-    _, run = runs["token-classification"]
+def test_page_highlights_entities(browser, tiny_runs):
+    _, run = tiny_runs["token-classification"]
     predictor = load_run(run)
     expected = predictor.predict(["alice went to paris"])[0]
     with running(create_app(predictor)) as port:
@@ -84,10 +82,10 @@ def test_page_highlights_entities(browser, runs):  # noqa: F811
         assert [m.get_attribute("data-type") for m in marks] == [e["entity"] for e in expected]
 
 
-def test_page_classifies_an_uploaded_image(browser, runs, tmp_path):  # noqa: F811
+def test_page_classifies_an_uploaded_image(browser, tiny_runs, tmp_path):
     from PIL import Image
 
-    example, run = runs["image-classification"]
+    example, run = tiny_runs["image-classification"]
     predictor = load_run(run)
     image = np.asarray(example.inputs[0])
     path = tmp_path / "photo.png"
@@ -101,8 +99,8 @@ def test_page_classifies_an_uploaded_image(browser, runs, tmp_path):  # noqa: F8
         assert label.text == expected
 
 
-def test_page_asks_for_the_key_when_the_server_has_one(browser, runs):  # noqa: F811
-    _, run = runs["text-classification"]
+def test_page_asks_for_the_key_when_the_server_has_one(browser, tiny_runs):
+    _, run = tiny_runs["text-classification"]
     predictor = load_run(run)
     with running(create_app(predictor, ServeOptions(api_key="s3cret"))) as port:
         browser.get(f"http://127.0.0.1:{port}/")

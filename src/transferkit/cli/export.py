@@ -42,7 +42,7 @@ def export(
     if (report.get("optimisation") or {}).get("applied"):
         typer.echo("fused: " + ", ".join(f"{k} x{v}" for k, v in fused.items()))
     typer.echo(f"{metric['name']}: {100 * metric['onnx']:.2f} ({quantize}) vs {100 * metric['pytorch']:.2f} "
-               f"(PyTorch), {metric['degradation_pt']:+.2f} pt lost")
+               f"(PyTorch): {-metric['degradation_pt']:+.2f} pt")
     sizes = report["size_mb"]
     typer.echo(f"size: {sizes['onnx']:.1f} MB (PyTorch {sizes['pytorch']:.1f} MB); exported to {result.output} "
                f"in {report['seconds']:.0f} s")
