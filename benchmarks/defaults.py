@@ -99,7 +99,7 @@ def train_one(group: str, dataset: str, limit: int | None, settings: dict) -> di
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     loaders = {"text": (text_data, "minilm-l6", None), "ner": (ner_data, "minilm-l6", "token-classification"),
                "image": (image_data, "mobilenet-v2", "image-classification"),
-               "steps-text": (text_data, "minilm-l6", None), "steps-ner": (ner_data, "minilm-l6", "token-classification")}
+               "steps-text": (text_data, "minilm-l6", None), "strategy": (text_data, "minilm-l6", None), "steps-ner": (ner_data, "minilm-l6", "token-classification")}
     original, settings = settings, dict(settings)
     kind = settings.pop("family", None) if group == "auto" else group
     load, model, task = loaders[kind]
@@ -154,7 +154,7 @@ def grid(group: str):
                 yield dataset, limit, {"lr": lr, "epochs": epochs}
     elif group == "strategy":  # the LR of strategies that train few weights, as a multiple of full's
         for dataset, limit in [("rotten_tomatoes", 2000)]:
-            for strategy, rates in (("head-only", (1e-4, 1e-3, 5e-3)), ("lora", (1e-4, 2.5e-4, 1e-3))):
+            for strategy, rates in (("head-only", (1e-4, 1e-3, 2e-3, 5e-3)), ("lora", (1e-4, 2.5e-4, 5e-4, 1e-3))):
                 for lr in rates:
                     yield dataset, limit, {"strategy": strategy, "lr": lr, "epochs": 3}
     elif group == "auto":  # --lr auto against the chosen defaults (everything else left to transferkit)

@@ -46,7 +46,8 @@ def test_cnn_defaults_differ_from_a_transformers_and_say_why():
     assert chosen["lr"].line().startswith("lr 0.002: default for image backbones")
     assert cfg.precision == "fp32" and "slower" in chosen["precision"].reason  # bf16 autocast on CPU: slower CNNs
     text_cfg, text_chosen = _choose("text-classification", "minilm-l6")
-    assert text_cfg.lr == ENGINE_LR and "lr" not in text_chosen  # the engine's own default: nothing to say
+    text_lr = TASKS.get("text-classification").recommended["text-encoder"]["lr"]
+    assert text_cfg.lr == text_lr and "task text-classification" in text_chosen["lr"].reason
     assert text_cfg.lr != cfg.lr and text_cfg.schedule == "linear" and text_cfg.precision == "auto"
 
 
@@ -67,7 +68,8 @@ def test_token_classification_has_its_own_learning_rate():
 def test_strategies_that_train_few_weights_scale_the_default_lr(strategy):
     cfg, chosen = _choose("text-classification", "minilm-l6", strategy=strategy)
     scale = STRATEGIES.get(strategy).default_lr_scale
-    assert scale > 1 and cfg.lr == pytest.approx(ENGINE_LR * scale) and f"strategy {strategy}" in chosen["lr"].reason
+    base = TASKS.get("text-classification").recommended["text-encoder"]["lr"]
+    assert scale > 1 and cfg.lr == pytest.approx(base * scale) and f"strategy {strategy}" in chosen["lr"].reason
 
 
 def test_small_data_trains_for_a_minimum_number_of_steps():
