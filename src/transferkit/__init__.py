@@ -17,6 +17,7 @@ from .version import __version__
 _LAZY = {
     "probe": ("transferkit.methods.probe", "probe"),
     "finetune": ("transferkit.methods.finetune", "finetune"),
+    "pretrain": ("transferkit.methods.pretrain", "pretrain"),
     "distill": ("transferkit.methods.distill", "distill"),
     "lr_find": ("transferkit.methods.lr_find", "lr_find"),
     "tune": ("transferkit.methods.tune", "tune"),

@@ -21,7 +21,8 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
-COMMAND_MODULES = ("models", "data", "embed", "probe", "predict", "finetune", "lr_find", "tune", "distill", "export",
+COMMAND_MODULES = ("models", "data", "embed", "probe", "predict", "pretrain", "finetune", "lr_find", "tune", "distill",
+                   "export",
                    "serve", "demo")
 
 

@@ -122,6 +122,9 @@ class ProgressBar(Callback):
             self._progress = None
 
 
+MINIMIZED = ("loss", "perplexity")  # every other metric is better when higher
+
+
 class EarlyStopping:
     """Counts evaluations without an improvement of `metric` by more than `min_delta`."""
 
@@ -129,7 +132,7 @@ class EarlyStopping:
         self.metric = metric
         self.patience = patience
         self.min_delta = min_delta
-        self.maximize = metric != "loss"
+        self.maximize = metric not in MINIMIZED
         self.best = -math.inf if self.maximize else math.inf
         self.best_step = -1
         self.bad_evaluations = 0

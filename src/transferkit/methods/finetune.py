@@ -79,11 +79,17 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
     config: a YAML/JSON file, dict or FinetuneConfig they override.
     """
     cfg = resolve_config(model, train, validation, test, output, config=config, **settings)
+    return train_run(cfg, train, validation, test, callbacks, kind="finetune")
+
+
+def train_run(cfg: FinetuneConfig, train, validation, test, callbacks: Sequence = (), *, kind: str,
+              extra_info: dict | None = None) -> FinetuneResult:
+    """settings -> task -> data -> model -> strategy -> training loop -> run directory (finetune, pretrain)."""
     task, strategy = setup(cfg)  # every settings error is raised here, before torch is imported
     from accelerate.utils import set_seed
 
     accelerator, dtype = make_engine(cfg, strategy)
-    check_run_dir(cfg, accelerator, "finetune")
+    check_run_dir(cfg, accelerator, kind)
     data = load_checked_data(task, cfg, train, validation, test)
     chosen, dtype = resolve_defaults(cfg, task, strategy, data, accelerator)
 
@@ -92,8 +98,10 @@ def finetune(model: str | None = None, train=None, validation=None, test=None, o
     strategy.update(network, 0, 0)  # the first step's trainable set, so run_info records it
     encoded = encode_splits(task, data, accelerator)
     lr_test = choose_auto_lr(cfg, task, strategy, network, encoded["train"], accelerator, dtype, chosen)
-    return train_and_save(cfg, task, strategy, network, data, encoded, accelerator, dtype, callbacks, kind="finetune",
-                          defaults=chosen, lr_test=lr_test)
+    notes = getattr(task, "loading_notes", None)
+    info = {**(extra_info or {}), **({"model_notes": notes} if notes else {})}
+    return train_and_save(cfg, task, strategy, network, data, encoded, accelerator, dtype, callbacks, kind=kind,
+                          defaults=chosen, lr_test=lr_test, extra_info=info)
 
 
 # The steps of `finetune`, shared with distillation (which swaps in its own task, strategy and data).
@@ -335,6 +343,7 @@ def _step_of(checkpoint: Path) -> int:
     return int(checkpoint.stem.split("-")[-1])
 
 
+@RUN_KINDS.register("pretrain")
 @RUN_KINDS.register("finetune")
 def load_finetuned(run_dir: Path, config: dict) -> Predictor:
     """The predictor of a finetune (or distill) run: its task and model/ folder."""

@@ -148,6 +148,8 @@ def _resolve_local(ref: str) -> ResolvedModel:
     folder = Path(ref).expanduser()
     if not folder.is_dir():
         raise ModelSourceError(unknown_model_message(ref))
+    if _is_run_dir(folder):  # a transferkit run (pretrain, finetune, ...): its trained model
+        folder = folder / "model"
     spec = cache.manifest_spec(folder)  # a copied transferkit cache entry keeps its metadata
     if (folder / "config.json").is_file():
         hf.check_local_folder(folder)
@@ -156,6 +158,18 @@ def _resolve_local(ref: str) -> ResolvedModel:
         return ResolvedModel(folder.resolve(), spec, ref, spec.family)
     raise ModelSourceError(f"{folder} has no config.json: a local model must be a Hugging Face model folder "
                            "(config.json + weights) or a transferkit cache entry")
+
+
+def _is_run_dir(folder: Path) -> bool:
+    """A run directory: config.json names a run kind and model/ holds a Hugging Face folder."""
+    import json
+
+    if not (folder / "model" / "config.json").is_file():
+        return False
+    try:
+        return "kind" in json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 __all__ = ["ResolvedModel", "PREFIXES", "PrefixHandler", "MODELS", "family_of", "ModelSpec", "TextInput", "ImageInput",

@@ -25,6 +25,10 @@ IMAGE_MODEL_TYPES = {"vit", "deit", "beit", "dinov2", "convnext", "convnextv2", 
                      "swinv2", "efficientnet", "mobilenet_v1", "mobilenet_v2", "mobilevit", "mobilevitv2",
                      "levit", "poolformer", "van", "bit", "dit", "focalnet", "hiera", "pvt", "pvt_v2", "siglip_vision_model",
                      "clip_vision_model", "timm_wrapper"}
+# Decoder-only language models (next-token prediction): the "text-decoder" family.
+DECODER_MODEL_TYPES = {"gpt2", "openai-gpt", "gpt_neo", "gpt_neox", "gptj", "gpt_bigcode", "llama", "mistral", "mixtral",
+                       "qwen2", "qwen3", "opt", "bloom", "phi", "phi3", "gemma", "gemma2", "falcon", "codegen", "ctrl",
+                       "olmo", "olmo2", "smollm3", "starcoder2", "xglm"}
 
 
 def is_hf_ref(ref: str) -> bool:
@@ -127,10 +131,13 @@ def check_local_folder(folder: Path) -> None:
 
 
 def detect_family(folder: Path) -> str:
-    """'image-backbone' for known vision model types, else 'text-encoder'."""
+    """'image-backbone' for known vision model types, 'text-decoder' for decoder-only language
+    models, else 'text-encoder'."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "text-encoder"
     model_type = str(config.get("model_type", "")).lower() if isinstance(config, dict) else ""
-    return "image-backbone" if model_type in IMAGE_MODEL_TYPES else "text-encoder"
+    if model_type in IMAGE_MODEL_TYPES:
+        return "image-backbone"
+    return "text-decoder" if model_type in DECODER_MODEL_TYPES else "text-encoder"

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..errors import ModelSourceError
 from ..registry import Registry
 
-FAMILIES = ("text-encoder", "image-backbone")
+FAMILIES = ("text-encoder", "text-decoder", "image-backbone")
 # How the stored files are meant to be loaded: a Hugging Face folder (config.json + safetensors,
 # AutoModel.from_pretrained works) or a bare state dict (model.safetensors, keys as upstream).
 FORMATS = ("transformers", "state-dict")
@@ -78,7 +78,7 @@ class ModelSpec:
             raise ValueError(f"{self.name}: family must be one of {FAMILIES}, got {self.family!r}")
         if self.format not in FORMATS:
             raise ValueError(f"{self.name}: format must be one of {FORMATS}, got {self.format!r}")
-        expected = TextInput if self.family == "text-encoder" else ImageInput
+        expected = ImageInput if self.family == "image-backbone" else TextInput
         if not isinstance(self.inputs, expected):
             raise ValueError(f"{self.name}: a {self.family} needs {expected.__name__} inputs")
 

@@ -64,7 +64,10 @@ def layer_groups(model: nn.Module) -> LayerGroups:
         raise ConfigError(f"strategy: cannot find the transformer layers of {type(model).__name__} "
                           "(layer-wise strategies need parameters named like encoder.layer.<i>)")
     groups.layers = [by_index[i] for i in sorted(by_index)]
-    groups.layers[-1].extend(top_extras)
+    if groups.head:
+        groups.layers[-1].extend(top_extras)
+    else:  # a decoder whose output projection is tied to its input embeddings: its final norm is the top
+        groups.head = top_extras
     return groups
 
 

@@ -17,7 +17,8 @@ from .base import Task, TaskExample
 
 TASKS: Registry[type[Task]] = Registry("task", builtins=(f"{__name__}.text_classification",
                                                          f"{__name__}.token_classification",
-                                                         f"{__name__}.image_classification"))
+                                                         f"{__name__}.image_classification",
+                                                         f"{__name__}.language_modeling"))
 
 
 def get_task(name: str) -> type[Task]:

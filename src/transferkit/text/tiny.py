@@ -57,3 +57,29 @@ def write_csv(path: Path, texts: Sequence[str], labels: Sequence[str]) -> str:
         writer.writerow(["text", "label"])
         writer.writerows(zip(texts, labels))
     return str(path)
+
+
+def tiny_gpt2(folder: Path, words: Sequence[str] = GOOD + BAD + FILLER, *, hidden: int = 32, layers: int = 2,
+              seed: int = 0) -> Path:
+    """A random GPT-2 (2 heads, 64 positions) with a byte-level BPE vocabulary trained on `words`,
+    saved as a Hugging Face folder with its tokenizer (<|endoftext|> ends and pads texts)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    end = "<|endoftext|>"
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=[end],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    backend.train_from_iterator([" ".join(words)] * 4 + list(words), trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=end, eos_token=end, pad_token=end,
+                                        unk_token=end)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=hidden, n_layer=layers, n_head=2,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder)
