@@ -97,9 +97,9 @@ def train_one(group: str, dataset: str, limit: int | None, settings: dict) -> di
     import transferkit as tk
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
-    loaders = {"text": (text_data, "minilm-l6", None), "ner": (ner_data, "minilm-l6", "token-classification"),
-               "image": (image_data, "mobilenet-v2", "image-classification"),
-               "steps-text": (text_data, "minilm-l6", None), "strategy": (text_data, "minilm-l6", None), "steps-ner": (ner_data, "minilm-l6", "token-classification")}
+    text, ner = (text_data, "minilm-l6", None), (ner_data, "minilm-l6", "token-classification")
+    loaders = {"text": text, "ner": ner, "image": (image_data, "mobilenet-v2", "image-classification"),
+               "steps-text": text, "strategy": text, "steps-ner": ner}
     original, settings = settings, dict(settings)
     kind = settings.pop("family", None) if group == "auto" else group
     load, model, task = loaders[kind]

@@ -5,8 +5,8 @@
     run.predict(["the patient was [MASK] to hospital"])       # top fills of each mask
     finetune("runs/mlm", "train.csv", ...)                     # the encoder is reused, the LM head dropped
 
-Objectives are tasks (tasks/language_modeling): `mlm` and `mlm+nsp` train the masked-lm task,
-`clm` the causal-lm task, through the same steps, engine and run directory as fine-tuning
+Each objective belongs to a task (tasks/language_modeling: `mlm` and `mlm+nsp` to masked-lm,
+`clm` to causal-lm) and trains through the same steps, engine and run directory as fine-tuning
 (checkpoints, --resume, accelerate, bf16, strategies); the run's kind is "pretrain".
 """
 
@@ -19,25 +19,15 @@ from ..errors import ConfigError
 from .config import FinetuneConfig, resolve_config
 from .finetune import FinetuneResult, train_run
 
-OBJECTIVES = {"mlm": ("masked-lm", False), "mlm+nsp": ("masked-lm", True), "clm": ("causal-lm", False)}
 
-
-def objective_settings(objective: str | None, model) -> dict:
-    """The task (and nsp flag) of an objective; None: the model family's (clm for decoders, else mlm)."""
+def objective_settings(objective: str | None, model) -> tuple[str, dict]:
+    """(objective, the task and settings it implies); None: the model family's objective."""
     from ..sources import family_of
+    from ..tasks.language_modeling import objective_task
 
     family = family_of(str(model)) if model is not None else None
-    if objective is None:
-        objective = "clm" if family == "text-decoder" else "mlm"
-    if objective not in OBJECTIVES:
-        raise ConfigError(f"invalid objective: {objective!r}; choose from {', '.join(OBJECTIVES)}")
-    task, nsp = OBJECTIVES[objective]
-    if family == "text-decoder" and task == "masked-lm":
-        raise ConfigError(f"invalid objective: {model} is a text decoder (next-token prediction); pretrain it with "
-                          "--objective clm")
-    if family not in (None, "text-decoder") and task == "causal-lm":
-        raise ConfigError(f"invalid objective: {model} is a {family}, not a decoder; pretrain it with --objective mlm")
-    return {"task": task, "nsp": nsp or None}
+    objective, task, settings = objective_task(objective, str(model), family)
+    return objective, {"task": task, **settings}
 
 
 def pretrain(model: str | None = None, train=None, validation=None, output=None, *, objective: str | None = None,
@@ -50,11 +40,9 @@ def pretrain(model: str | None = None, train=None, validation=None, output=None,
     validation: held-out texts (default: a seeded 5 % of the documents). settings: any
     FinetuneConfig field (epochs, lr, max_length, packing, whole_word_mask, from_scratch, ...).
     """
-    if settings.get("task") not in (None, "masked-lm", "causal-lm"):
-        raise ConfigError(f"invalid task: pretraining trains masked-lm or causal-lm, not {settings['task']}; "
+    objective, chosen = objective_settings(objective, model if model is not None else settings.get("model"))
+    if settings.get("task") not in (None, chosen["task"]):
+        raise ConfigError(f"invalid task: objective {objective} trains {chosen['task']}, not {settings['task']}; "
                           "use finetune for labelled data")
-    chosen = objective_settings(objective, model if model is not None else settings.get("model"))
     cfg = resolve_config(model, train, validation, None, output, config=config, **{**settings, **chosen})
-    return train_run(cfg, train, validation, None, callbacks, kind="pretrain",
-                     extra_info={"objective": objective or ("clm" if cfg.task == "causal-lm" else
-                                                            "mlm+nsp" if cfg.nsp else "mlm")})
+    return train_run(cfg, train, validation, None, callbacks, kind="pretrain", extra_info={"objective": objective})

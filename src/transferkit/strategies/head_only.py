@@ -4,7 +4,6 @@ Cheapest strategy and the safest on very small datasets: the features stay exact
 pretrained ones (a linear probe trained end to end with the engine's regularisation).
 """
 
-from ..errors import ConfigError
 from . import STRATEGIES
 from .base import Strategy
 from .layers import layer_groups, set_trainable
@@ -14,15 +13,6 @@ from .layers import layer_groups, set_trainable
 class HeadOnly(Strategy):
     applies_llrd = False  # only the head trains
     default_lr_scale = 20.0  # a fresh linear layer alone: benchmarks/defaults.py, strategy group
-
-    def check_config(self) -> None:
-        super().check_config()
-        from ..tasks import TASKS
-
-        task = getattr(self.config, "task", None)
-        if task in TASKS and not TASKS.get(task).has_labels:
-            raise ConfigError(f"invalid strategy: head-only trains a new task head, and {task} pretraining has none; "
-                              "use full, top-k, llrd or lora")
 
     def prepare(self, model):
         set_trainable(model, set(layer_groups(model).head))

@@ -114,6 +114,9 @@ class LanguageModeling(Task):
     def check_config(self) -> None:
         super().check_config()
         cfg = self.config
+        if getattr(cfg, "strategy", None) == "head-only":
+            raise ConfigError(f"invalid strategy: head-only trains a new task head, and {self.name} pretraining has "
+                              "none; use full, top-k, llrd or lora")
         if cfg.train_tokenizer and not cfg.from_scratch:
             cfg.from_scratch = True  # new token ids mean new embeddings: the weights start over
 

@@ -26,6 +26,7 @@ class GenerationOptions(ScratchOptions):
 class CausalLM(LanguageModeling):
     families = ("text-decoder",)
     default_for = ("text-decoder",)
+    objectives = {"clm": {}}
     TrainOptions = GenerationOptions
     auto_class_name = "AutoModelForCausalLM"
     add_end_separator = True

@@ -41,6 +41,7 @@ class MaskingOptions(ScratchOptions):
 @TASKS.register("masked-lm")
 class MaskedLM(LanguageModeling):
     families = ("text-encoder",)
+    objectives = {"mlm": {}, "mlm+nsp": {"nsp": True}}  # `transferkit pretrain --objective`
     TrainOptions = MaskingOptions
     # Continued pretraining of a pretrained encoder (benchmarks/pretrain_tapt.py); from scratch
     # wants more (data_settings).
