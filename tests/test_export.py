@@ -28,11 +28,14 @@ def trained(tiny_runs):
     return tiny_runs
 
 
+EXPORTABLE = sorted(name for name, task in TASKS.items() if task.exportable())
+
+
 def _labels(predictions) -> list:
     return [p if isinstance(p, str) else [(e["entity"], e["start"], e["end"]) for e in p] for p in predictions]
 
 
-@pytest.mark.parametrize("name", sorted(TASKS.names()))
+@pytest.mark.parametrize("name", EXPORTABLE)
 def test_fp32_export_matches_pytorch_and_is_a_run(name, trained, tmp_path):
     example, run = trained[name]
     result = export(run, tmp_path / "onnx")
@@ -51,7 +54,7 @@ def test_fp32_export_matches_pytorch_and_is_a_run(name, trained, tmp_path):
     assert _labels(result.predict(example.inputs)) == _labels(source.predict(example.inputs))
 
 
-@pytest.mark.parametrize("name", sorted(TASKS.names()))
+@pytest.mark.parametrize("name", EXPORTABLE)
 def test_int8_export_passes_its_accuracy_gate(name, trained, tmp_path):
     example, run = trained[name]
     mode = INT8.get(name, "int8")
@@ -127,6 +130,11 @@ def test_export_refuses_what_it_cannot_do(trained, tmp_path):
         export(tmp_path / "onnx", tmp_path / "again")
     with pytest.raises(TransferkitError, match="already exists"):
         export(run, tmp_path / "onnx")
+    not_exportable = [name for name, task in TASKS.items() if not task.exportable()]
+    for name in not_exportable:  # pretraining runs: one line, nothing written
+        with pytest.raises(ConfigError, match="cannot be exported to ONNX yet"):
+            export(trained[name][1], tmp_path / name)
+        assert not (tmp_path / name).exists()
 
 
 def test_export_command_line(trained, tmp_path):

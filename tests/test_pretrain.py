@@ -147,6 +147,9 @@ def test_mlm_run_loads_in_plain_transformers_and_fills_masks(models, corpus, tmp
     metrics = run.metrics["validation"]
     assert metrics["perplexity"] > 1 and 0 <= metrics["accuracy"] <= 1 and metrics["tokens"] > 0
     assert any("initialised freshly" in n for n in run.info["model_notes"])  # a bare BertModel has no LM head
+    logged = [json.loads(line) for line in (tmp_path / "mlm" / "train_log.jsonl").read_text().splitlines()]
+    assert any(r.get("tokens_per_s", 0) > 0 for r in logged)  # pretraining throughput is logged
+    assert [r["epoch"] for r in logged if r.get("event") == "evaluate"] == [1, 2]  # a perplexity per epoch
     plain = AutoModelForMaskedLM.from_pretrained(tmp_path / "mlm" / "model").eval()
     tokenizer = hf.load_tokenizer(tmp_path / "mlm" / "model")
     batch = tokenizer(["the movie was [MASK]"], return_tensors="pt")
@@ -292,3 +295,16 @@ def test_nsp_needs_a_bert_model_and_mlm_needs_a_mask_token(models, tmp_path):
                                intermediate_size=64, max_position_embeddings=40)).save_pretrained(no_mask)
     hf.load_tokenizer(models["gpt2"]).save_pretrained(no_mask)
     _refused(ConfigError, "no mask token", model=str(no_mask), train=str(docs), **FAST)
+
+
+@pytest.mark.parametrize("strategy", ["lora", "top-k", "llrd"])
+def test_strategies_pretrain_and_reload_to_the_same_model(models, corpus, tmp_path, strategy):
+    """LoRA keeps the tied decoder tied: the saved model gives exactly the trained one's fills."""
+    extra = {"top_k": 1} if strategy == "top-k" else {}
+    run = tk.pretrain(str(models["bert"]), str(corpus), output=tmp_path / strategy, max_steps=6, strategy=strategy,
+                      **extra, **FAST)
+    text = ["the movie was [MASK]"]
+    np.testing.assert_allclose(run.predict_proba(text)[0], tk.load(tmp_path / strategy).predict_proba(text)[0],
+                               atol=1e-6)
+    if strategy == "lora":
+        assert run.info["trainable_parameters"] < run.info["parameters"] / 2

@@ -80,8 +80,9 @@ class TensorBoardLogger(Callback):
         self._writer = SummaryWriter(str(self.log_dir), purge_step=state.step or None)
 
     def on_log(self, state, record):
-        for key in ("loss", "lr", "samples_per_s"):
-            self._writer.add_scalar(f"train/{key}", record[key], record["step"])
+        for key in ("loss", "lr", "samples_per_s", "tokens_per_s"):
+            if key in record:
+                self._writer.add_scalar(f"train/{key}", record[key], record["step"])
 
     def on_evaluate(self, state, metrics):
         for key, value in _scalars(metrics).items():
@@ -105,7 +106,7 @@ class ProgressBar(Callback):
 
         from ..progress import bar
 
-        self._progress = bar(TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]} samples/s"))
+        self._progress = bar(TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]}"))
         self._progress.start()
         self._task = self._progress.add_task(f"epoch {state.epoch + 1}", total=state.total_steps,
                                              completed=state.step, loss="-", speed="-")
@@ -114,7 +115,10 @@ class ProgressBar(Callback):
         self._progress.update(self._task, completed=state.step, description=f"epoch {state.epoch + 1}")
 
     def on_log(self, state, record):
-        self._progress.update(self._task, loss=f"{record['loss']:.4f}", speed=f"{record['samples_per_s']:.1f}")
+        speed = f"{record['samples_per_s']:.1f} samples/s"
+        if "tokens_per_s" in record:
+            speed += f", {record['tokens_per_s']:.0f} tokens/s"
+        self._progress.update(self._task, loss=f"{record['loss']:.4f}", speed=speed)
 
     def on_train_end(self, state):
         if self._progress:

@@ -97,6 +97,8 @@ class TrainLoop:
         self.model.train()
         self._running_loss = torch.zeros((), device=self.accelerator.device)
         self._running_batches, self._timer, self._last_saved = 0, Timer(), state.step
+        # Text whose example lengths are token counts also logs tokens/s (pretraining throughput).
+        self._counts_tokens, self._tokens = getattr(self.train_set, "length_unit", None) == "tokens", 0
         while state.epoch < cfg.epochs and not self._done():
             self.task.start_epoch(state.epoch, cfg.epochs)
             batches = self._batches(state.epoch)
@@ -148,6 +150,8 @@ class TrainLoop:
             self._running_loss += loss.detach().float()
             self._running_batches += 1
             state.samples += len(indices) * acc.num_processes
+            if self._counts_tokens:
+                self._tokens += int(self.train_set.lengths[indices].sum()) * acc.num_processes
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if cfg.max_grad_norm:
@@ -189,10 +193,12 @@ class TrainLoop:
             "loss": loss.item(),  # the only host sync, once per log interval
             "lr": self.scheduler.get_last_lr()[0],
             "samples_per_s": samples / lap if lap > 0 else 0.0,
+            **({"tokens_per_s": self._tokens / lap if lap > 0 else 0.0} if self._counts_tokens else {}),
             "elapsed_s": round(elapsed, 3),
         }
         self._running_loss.zero_()
         self._running_batches = 0
+        self._tokens = 0
         self._call("on_log", self.state, record)
 
     def _evaluate(self) -> None:

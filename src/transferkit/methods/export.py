@@ -75,6 +75,9 @@ def export(run: str | Path, output: str | Path, *, quantize: str = "none", opset
     if source.model is None:
         raise ConfigError(f"invalid run: {run_dir} is a {config['kind']} run, whose head is not a network; "
                           "fine-tune or distil a model to export it")
+    if not source.task.exportable():
+        raise ConfigError(f"invalid run: {source.task.name} runs cannot be exported to ONNX yet; load {run_dir}/model "
+                          "with transformers instead")
     started = time.perf_counter()
     task, model = source.task, source.model.float().eval().cpu()
     gate, calibration, gate_source = _gate_data(task, config, run_dir, data, quantize == "int8-static",

@@ -36,16 +36,31 @@ class LoRAOptions(Settings):
         return value
 
 
-def head_modules(model) -> list[str]:
-    """Module paths that hold the head's parameters: `classifier`, `bert.pooler`, ..."""
+def head_modules(model) -> tuple[list[str], list[str]]:
+    """(module paths that hold the head's parameters: `classifier`, `bert.pooler`, ...; head
+    parameters to train directly). A module that contains a weight tied to the input embeddings
+    (a language model's decoder) is not copied whole: peft would train an untied copy of the
+    embeddings that saving ties back, so its own parameters (the decoder bias) train in place
+    and its sub-modules (the MLM transform) are kept as copies."""
     prefix = getattr(model, "base_model_prefix", "")
-    modules = []
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    tied = {id(p) for p in embeddings.parameters()} if embeddings is not None else set()
+
+    def holds_tied(path: str) -> bool:
+        return any(id(p) in tied for p in model.get_submodule(path).parameters())
+
+    modules, direct = [], []
     for name in layer_groups(model).head:
         parts = name.split(".")
-        module = ".".join(parts[:2]) if parts[0] == prefix else parts[0]
-        if module not in modules:
+        depth = 2 if parts[0] == prefix else 1
+        while depth < len(parts) - 1 and holds_tied(".".join(parts[:depth])):
+            depth += 1
+        module = ".".join(parts[:depth])
+        if depth == len(parts) - 1 and holds_tied(module) or depth == len(parts):
+            direct.append(name)
+        elif module not in modules:
             modules.append(module)
-    return modules
+    return modules, direct
 
 
 @STRATEGIES.register("lora")
@@ -59,10 +74,13 @@ class LoRA(Strategy):
 
         cfg = self.config
         # peft's wrapper class follows the task type; a per-token head needs the token one.
-        token_head = type(model).__name__.endswith("ForTokenClassification")
+        kind = type(model).__name__
+        task_type = TaskType.TOKEN_CLS if kind.endswith("ForTokenClassification") else \
+            TaskType.SEQ_CLS if kind.endswith("ForSequenceClassification") else None
+        copied, direct = head_modules(model)
         lora = LoraConfig(
-            task_type=TaskType.TOKEN_CLS if token_head else TaskType.SEQ_CLS,
-            modules_to_save=head_modules(model),
+            task_type=task_type,
+            modules_to_save=copied,
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             lora_dropout=cfg.lora_dropout,
@@ -71,7 +89,11 @@ class LoRA(Strategy):
         with warnings.catch_warnings():
             # peft still calls transformers' deprecated is_gradient_checkpointing: not the user's concern
             warnings.simplefilter("ignore", FutureWarning)
-            return get_peft_model(model, lora)
+            wrapped = get_peft_model(model, lora)
+        params = dict(wrapped.named_parameters())
+        for name in direct:
+            params[f"base_model.model.{name}"].requires_grad_(True)
+        return wrapped
 
     def lr_scales(self, model):
         cfg = self.config

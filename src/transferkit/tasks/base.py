@@ -199,6 +199,11 @@ class Task:
     # An exported run predicts through ONNX Runtime without torch: its task reads its preprocessor
     # (tokenizer, image spec) from the exported model folder and hands numpy batches to the graph.
 
+    @classmethod
+    def exportable(cls) -> bool:
+        """Whether runs of this task export to ONNX (it implements the two hooks below)."""
+        return cls.load_exported is not Task.load_exported
+
     def load_exported(self, folder: Path, label_names: Sequence[str]) -> None:
         """Set what `encode` and `inference_arrays` need from an exported model folder (no torch)."""
         raise ConfigError(f"invalid run: {self.name} runs cannot be exported yet")

@@ -28,6 +28,7 @@ class TokenizedTexts:
     flat: np.ndarray
     offsets: np.ndarray
     labels: np.ndarray | None
+    length_unit = "tokens"  # the training loop logs tokens/s
 
     @property
     def lengths(self) -> np.ndarray:

@@ -65,6 +65,7 @@ class LMSplit:
     scored: bool = True  # has targets (training / evaluation) rather than being read for predictions
     fixed: list | None = None  # evaluation: (inputs, labels) per example
     texts: list[str] = field(default_factory=list)
+    length_unit = "tokens"  # the training loop logs tokens/s
 
     @property
     def lengths(self) -> np.ndarray:
