@@ -158,6 +158,8 @@ WRITERS = {
     "distill": lambda w: ["distill", "--teacher", w.teacher, "--student", "from-teacher:1", "--train", w.train,
                           "--epochs", "1", "--batch-size", "8", "--no-control", "--no-progress"],
     "export": lambda w: ["export", w.teacher],
+    "pretrain": lambda w: ["pretrain", "-m", w.bert, "--data", w.train, "--epochs", "1", "--batch-size", "8",
+                           "--max-length", "16", "--no-progress"],
 }
 # How a second run differs from the first, to tell which one is on disk: extra flags, and the
 # value config.json then holds (default: another seed).
@@ -173,4 +175,6 @@ TRAINERS = {
     "distill": lambda w, data: ["distill", "--teacher", w.teacher, "--student", "from-teacher:1", "--train", data,
                                 "--epochs", "30", "--batch-size", "8", "--save-every", "20", "--no-control",
                                 "--no-progress"],
+    "pretrain": lambda w, data: ["pretrain", "-m", w.bert, "--data", data, "--epochs", "30", "--batch-size", "8",
+                                 "--max-length", "16", "--save-every", "20", "--no-progress"],
 }

@@ -22,7 +22,7 @@ app = typer.Typer(
 
 _state = {"debug": False}
 COMMAND_MODULES = ("models", "data", "embed", "probe", "predict", "pretrain", "finetune", "lr_find", "tune", "distill",
-                   "export",
+                   "export", "compare",
                    "serve", "demo")
 
 

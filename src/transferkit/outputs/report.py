@@ -56,3 +56,28 @@ def print_predictions(texts: Sequence[str], probs: np.ndarray, label_names: Sequ
         k = int(np.argmax(p))
         t.add_row(text if len(text) <= width else text[: width - 1] + "…", label_names[k], f"{p[k]:.3f}")
     _console().print(t)
+
+
+def print_leaderboard(document: dict) -> None:
+    """The comparison table: one row per candidate, the Pareto front starred, failures shown."""
+    from rich.table import Table
+
+    rows = document["candidates"]
+    metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
+    table = Table(title=f"leaderboard ({metric} on {document.get('evaluated_on')})", header_style="bold")
+    for column in ("candidate", metric, "95 % CI", "size MB", "p50 ms", "p95 ms", "/s", "train s", "pareto"):
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+
+    def number(value, fmt: str = "{:.4f}") -> str:
+        return "-" if value is None else fmt.format(value)
+
+    for r in rows:
+        if r.get("error"):
+            table.add_row(r["candidate"], f"[red]failed[/]: {r['error'][:60]}", *[""] * 7)
+            continue
+        ci = "-" if r.get("ci_low") is None else f"{r['ci_low']:.4f}-{r['ci_high']:.4f}"
+        table.add_row(r["candidate"], number(r.get("score")), ci, number(r.get("size_mb"), "{:.1f}"),
+                      number(r.get("latency_p50_ms"), "{:.2f}"), number(r.get("latency_p95_ms"), "{:.2f}"),
+                      number(r.get("throughput_per_s"), "{:.0f}"), number(r.get("train_seconds"), "{:.0f}"),
+                      "*" if r.get("pareto") else "")
+    _console().print(table)

@@ -28,7 +28,7 @@ def _unknown(kind: str, kinds: list[str]) -> TransferkitError:
 
 RUN_KINDS: Registry[Callable[[Path, dict], Predictor]] = Registry(
     "run kind", builtins=("transferkit.methods.probe", "transferkit.methods.finetune", "transferkit.methods.distill",
-                          "transferkit.methods.tune", "transferkit.methods.export"),
+                          "transferkit.methods.tune", "transferkit.methods.export", "transferkit.methods.compare"),
     unknown=_unknown)
 
 

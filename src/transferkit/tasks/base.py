@@ -157,6 +157,20 @@ class Task:
         """Metrics of stacked `predict` outputs against the dataset's targets."""
         raise NotImplementedError
 
+    def score_parts(self, dataset, outputs: np.ndarray) -> np.ndarray | None:
+        """Per-example sums [N, k] from which `headline_from_parts` rebuilds the headline metric of
+        any resample of the examples (bootstrap confidence intervals); None: not available."""
+        return None
+
+    def headline_from_parts(self, sums: np.ndarray) -> np.ndarray:
+        """The headline metric of summed `score_parts` rows ([..., k] -> [...])."""
+        raise NotImplementedError
+
+    def raw_inputs(self, examples) -> list:
+        """The examples as in-memory inputs `read_inputs` accepts again (texts, word lists, images),
+        for timing one prediction end to end."""
+        raise NotImplementedError(f"{self.name} has no raw_inputs")
+
     def summary(self, metrics: dict) -> str:
         """The headline of a metrics dict in one line (rich markup allowed)."""
         return f"{self.headline_metric} [bold green]{metrics[self.headline_metric]:.4f}[/]  (n={metrics.get('n', '?')})"

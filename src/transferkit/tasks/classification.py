@@ -118,6 +118,13 @@ class Classification(Task):
         metrics["loss"] = float(-log_softmax(outputs, axis=1)[np.arange(len(labels)), labels].mean())
         return metrics
 
+    def score_parts(self, dataset, outputs: np.ndarray) -> np.ndarray:
+        correct = (outputs.argmax(axis=1) == dataset.labels).astype(np.float64)
+        return np.stack([correct, np.ones_like(correct)], axis=1)
+
+    def headline_from_parts(self, sums: np.ndarray) -> np.ndarray:
+        return sums[..., 0] / np.maximum(sums[..., 1], 1)
+
     def summary(self, metrics: dict) -> str:
         return (f"accuracy [bold green]{metrics['accuracy']:.4f}[/]  macro F1 [bold]{metrics['macro_f1']:.4f}[/]  "
                 f"(n={metrics.get('n', '?')})")

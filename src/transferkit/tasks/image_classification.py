@@ -244,6 +244,9 @@ class ImageClassification(Classification):
     def input_columns(self, examples) -> dict[str, list]:
         return {"path": examples.names}
 
+    def raw_inputs(self, examples) -> list:
+        return list(examples.items)
+
     # ---------------------------------------------------------------- probe
 
     def feature_encoder(self, model: str):

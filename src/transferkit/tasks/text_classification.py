@@ -153,6 +153,9 @@ class TextClassification(Classification):
     def input_columns(self, examples: TextExamples) -> dict[str, list]:
         return {"text": list(examples.texts)}
 
+    def raw_inputs(self, examples: TextExamples) -> list:
+        return list(examples.texts)
+
     # ---------------------------------------------------------------- probe
 
     def feature_encoder(self, model: str):

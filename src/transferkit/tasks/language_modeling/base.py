@@ -320,6 +320,18 @@ class LanguageModeling(Task):
             metrics["nsp_loss"] = float(sums[3] / max(len(dataset), 1))
         return metrics
 
+    def score_parts(self, dataset, outputs: np.ndarray) -> np.ndarray:
+        return outputs.reshape(len(outputs), -1)[:, :2].astype(np.float64)  # (nll, predicted tokens)
+
+    def headline_from_parts(self, sums: np.ndarray) -> np.ndarray:
+        return np.exp(np.minimum(sums[..., 0] / np.maximum(sums[..., 1], 1), 50.0))
+
+    def raw_inputs(self, examples) -> list:
+        if examples.texts:
+            return list(examples.texts)
+        return [self.tokenizer.decode(examples.examples.example(i)[0], skip_special_tokens=True)
+                for i in range(len(examples))]
+
     def summary(self, metrics: dict) -> str:
         return (f"perplexity [bold green]{metrics['perplexity']:.3f}[/]  token accuracy [bold]{metrics['accuracy']:.4f}"
                 f"[/]  ({metrics.get('tokens', '?')} tokens)")

@@ -213,8 +213,13 @@ def tokenize_corpus(corpus: Corpus, tokenizer, cache_dir: Path | None) -> Corpus
         try:
             _write(corpus, tokenizer, work)
             (work / "done").touch()
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(work, final)
+            if not (final / "done").is_file():  # another process (a multi-process run) may have won the race
+                shutil.rmtree(final, ignore_errors=True)  # a stale folder without its done marker
+                try:
+                    os.replace(work, final)
+                except OSError:
+                    if not (final / "done").is_file():
+                        raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return _open(final)

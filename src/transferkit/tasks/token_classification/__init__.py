@@ -209,6 +209,25 @@ class TokenClassification(Task):
         metrics["loss"] = float(-log_probs[np.arange(len(log_probs)), gold_ids[known]].mean()) if known.any() else 0.0
         return metrics
 
+    def score_parts(self, dataset: TokenWindows, outputs: np.ndarray) -> np.ndarray:
+        """Per sentence (true positives, false positives, false negatives) of entities."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        rows = []
+        for gold, scores in zip(dataset.gold, word_scores(dataset, outputs)):
+            predicted = [self.label_names[i] for i in scores.argmax(-1)]
+            truth, found = set(get_entities(list(gold))), set(get_entities(predicted))
+            hits = len(truth & found)
+            rows.append((hits, len(found) - hits, len(truth) - hits))
+        return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+
+    def headline_from_parts(self, sums: np.ndarray) -> np.ndarray:
+        tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
+        return np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+
+    def raw_inputs(self, examples) -> list:
+        return [list(words) for words in examples.tokens]
+
     def summary(self, metrics: dict) -> str:
         return (f"entity F1 [bold green]{metrics['f1']:.4f}[/] (P {metrics['precision']:.4f}, "
                 f"R {metrics['recall']:.4f})  macro F1 {metrics['macro_f1']:.4f}  "
