@@ -9,7 +9,8 @@ teacher, and the naive alternative (FastAPI endpoint calling an HF `pipeline` pe
 uvicorn, one worker). Clients: N threads, each sending one SST-2 sentence per request, for
 `--duration` seconds; meanwhile another thread sends garbage, oversized and truncated bodies
 (`--garbage 1000` in all; not to the naive server, which has no limits) and counts any 5xx.
-Then the student again at each `--waits` batching wait (1 client and 16), to choose `--max-wait-ms`. Per server and N: throughput, p50/p95/p99 latency,
+Then the student again at each `--waits` batching wait (1 client and 16), to choose `--max-wait-ms`.
+Per server and N: throughput, p50/p95/p99 latency,
 errors, the server's RSS at start, at the end and its peak (VmHWM). The clients share the 2 cores
 with the server, so absolute numbers understate a dedicated box; the ratios are the point.
 Goals (issue 14): p99 <= 25 ms at 16 clients for the int8 student, >= 3x the naive server's
