@@ -59,7 +59,7 @@ def test_pareto_and_recommendation_under_constraints():
 
 
 def test_bootstrap_interval_brackets_the_score():
-    task = TASKS.get("text-classification")
+    task = TASKS.get("text-classification")(None)  # headline_from_parts needs no settings
     correct = (np.random.default_rng(0).random(400) < 0.8).astype(float)
     parts = np.stack([correct, np.ones_like(correct)], axis=1)
     low, high = bootstrap_interval(task, parts)
@@ -97,7 +97,9 @@ def test_compare_trains_measures_resumes_and_survives_a_failure(text_example, tm
 
 def test_compare_finished_runs_and_an_image_task(tmp_path):
     example = TASKS.get("image-classification").tiny_example(tmp_path / "img")
-    specs = [f"{example.model}:finetune:max_steps=2,batch_size=8,image_size={size}" for size in (32, 64)]
+    settings = ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in
+                        {**example.settings, "max_steps": 2}.items() if k != "image_size")
+    specs = [f"{example.model}:finetune:{settings},image_size={size}" for size in (32, 64)]
     doc = compare(specs, tmp_path / "cmp", train=example.train, validation=example.validation, task="image-classification",
                   latency_calls=3, echo=lambda _: None)
     assert doc["task"] == "image-classification" and all(r.get("score") is not None for r in doc["candidates"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -28,7 +29,10 @@ class Candidate:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9._=-]+", "_", self.name).strip("_")[:80] or "candidate"
+        readable = re.sub(r"[^A-Za-z0-9._=-]+", "_", self.name).strip("_")
+        if len(readable) <= 80:
+            return readable or "candidate"
+        return f"{readable[:70]}-{hashlib.sha1(self.name.encode()).hexdigest()[:8]}"  # long specs stay distinct
 
 
 def _pairs(text: str, spec: str) -> dict[str, str]:
