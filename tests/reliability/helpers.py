@@ -25,7 +25,8 @@ class Outcome:
 
     @property
     def lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip() and not line.startswith("warning:")]
+        # The message lines: warnings and the notes saying which defaults a run chose are not messages.
+        return [line for line in self.err.splitlines() if line.strip() and not line.startswith(("warning:", "note:"))]
 
 
 def env_for(home: Path, **extra: str) -> dict:
