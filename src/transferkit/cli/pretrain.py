@@ -30,8 +30,6 @@ def pretrain_command(**options) -> None:
     if not print_split_metrics(run):
         return
     info = run.info
-    for note in info.get("model_notes", []):
-        typer.echo(f"note: {note}")
     typer.echo(f"{info['steps']} steps in {info['train_seconds']:.1f}s, {info['precision']}; saved to {run.run_dir}; "
                f"fine-tune from it with: transferkit finetune -m {run.run_dir} --train LABELLED_DATA ...")
 

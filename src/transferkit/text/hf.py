@@ -65,10 +65,15 @@ def with_new_head(auto_class, folder: Path, label_names: Sequence[str], dropout:
         config = AutoConfig.from_pretrained(folder, num_labels=len(names), id2label=dict(enumerate(names)),
                                             label2id={n: i for i, n in enumerate(names)})
         if dropout is not None:
-            for key, value in config.to_dict().items():
-                if "dropout" in key and (value is None or isinstance(value, float)):
-                    setattr(config, key, dropout)
+            set_dropout(config, dropout)
         return auto_class.from_pretrained(folder, config=config, dtype=torch.float32)
+
+
+def set_dropout(config, dropout: float) -> None:
+    """Replace every dropout probability of a transformers config."""
+    for key, value in config.to_dict().items():
+        if "dropout" in key and (value is None or isinstance(value, float)):
+            setattr(config, key, dropout)
 
 
 def load_trained(auto_class, folder: Path):

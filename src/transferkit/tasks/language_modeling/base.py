@@ -11,6 +11,7 @@ tokens) over the whole split.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,7 @@ class ScratchOptions(Settings):
                                                                   "--from-scratch).")
 
 
+log = logging.getLogger("transferkit.settings")
 SIZES = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8)}  # layers, hidden, heads (BERT miniatures)
 MAX_VALIDATION_DOCS = 5000
 
@@ -232,7 +234,7 @@ class LanguageModeling(Task):
             config = AutoConfig.from_pretrained(folder)
             self.check_model_config(config, model)
             if self.config.dropout is not None:
-                _set_dropout(config, self.config.dropout)
+                hf.set_dropout(config, self.config.dropout)
             if self.config.from_scratch:
                 config = self._scratch_config(config)
                 torch.manual_seed(self.config.seed)
@@ -242,6 +244,8 @@ class LanguageModeling(Task):
                 network, loading = auto.from_pretrained(folder, config=config, dtype=torch.float32,
                                                         output_loading_info=True)
                 self.loading_notes = _new_heads(loading)
+        for note in self.loading_notes:  # said when the model is built (the CLI prints them as notes)
+            log.info("%s", note)
         _align_special_ids(network.config, self.tokenizer)
         self.position_limit = hf.position_limit(network.config)
         return network
@@ -364,12 +368,6 @@ def _dataset_like(text: str) -> bool:
     from ...data import DATASETS
 
     return text.partition(":")[0] in DATASETS and " " not in text
-
-
-def _set_dropout(config, dropout: float) -> None:
-    for key, value in config.to_dict().items():
-        if "dropout" in key and (value is None or isinstance(value, float)):
-            setattr(config, key, dropout)
 
 
 def _size_text(config) -> str:
