@@ -170,9 +170,23 @@ def tk_mlm_speed(task: str, steps: int, batch_size: int, max_length: int) -> dic
 
 # ------------------------------------------------------------------ the plan
 
-def plan(tasks, seeds: int, labels: int, epochs: int, speed_steps: int):
+def parse_variant(spec: str) -> tuple[str, dict]:
+    """`NAME:key=value,...` -> (NAME, settings), values read as JSON where they parse (5, 1e-4, true)."""
+    name, _, rest = spec.partition(":")
+    settings = {}
+    for item in filter(None, rest.split(",")):
+        k, _, v = item.partition("=")
+        try:
+            settings[k] = json.loads(v)
+        except ValueError:
+            settings[k] = v
+    return name, settings
+
+
+def plan(tasks, seeds: int, labels: int, epochs: int, speed_steps: int, extra_variants=()):
     for task in tasks:
         variants = [("mlm", {})] + ([("mlm-wwm", {"whole_word_mask": True})] if task == "sst2" else [])
+        variants += list(extra_variants)
         # Held-out perplexity before pretraining: one step at lr 1e-12 changes no weight that matters.
         yield ("pretrain", task, f"{task}-before", {"max_steps": 1, "lr": 1e-12, "max_length": 128})
         for name, extra in variants:
@@ -181,7 +195,8 @@ def plan(tasks, seeds: int, labels: int, epochs: int, speed_steps: int):
             yield ("finetune", task, "direct", MODEL, labels, seed)
             for name, _ in variants:
                 yield ("finetune", task, name, str(WORK / f"{task}-{name}"), labels, seed)
-    yield ("speed", "sst2", speed_steps)
+    if speed_steps:
+        yield ("speed", "sst2", speed_steps)
 
 
 def key(step) -> str:
@@ -222,7 +237,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--labels", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=2, help="pretraining epochs")
-    ap.add_argument("--speed-steps", type=int, default=60)
+    ap.add_argument("--speed-steps", type=int, default=60, help="0: skip the throughput comparison")
+    ap.add_argument("--variant", action="append", default=[], type=parse_variant,
+                    help="another pretraining arm, NAME:key=value,... (e.g. mlm-e5:epochs=5 or "
+                         "mlm-gu:strategy=gradual-unfreeze,epochs=5); repeatable")
     ap.add_argument("--summary", action="store_true")
     args = ap.parse_args()
     done = {}
@@ -230,7 +248,8 @@ def main() -> None:
         for line in LOG.read_text().splitlines():
             row = json.loads(line)
             done[row["key"]] = row
-    for step in [] if args.summary else plan(args.only, args.seeds, args.labels, args.epochs, args.speed_steps):
+    steps = [] if args.summary else plan(args.only, args.seeds, args.labels, args.epochs, args.speed_steps, args.variant)
+    for step in steps:
         if key(step) in done:
             continue
         kind = step[0]

@@ -86,6 +86,10 @@ def test_compare_trains_measures_resumes_and_survives_a_failure(text_example, tm
     with open(out / "leaderboard.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 4
     assert load_run(out).label_names == load_run(doc["recommendation"]["run_dir"]).label_names
+    page = (out / "report.html").read_text()  # leaderboard (a header and 4 rows), recommendation, Pareto plot
+    board = page.split('id=leaderboard>')[1].split("</table>")[0]
+    assert board.count("<tr>") == 5 and "failed: " in board and 'alt="Pareto plot" src="data:image/png;base64,' in page
+    assert doc["recommendation"]["reason"].split(":")[0] in page.split('id="recommendation"')[1]
     # Again: finished candidates are kept, only the failed one is tried again.
     said.clear()
     again = compare(specs, out, train=text_example.train, validation=text_example.validation, latency_calls=5,

@@ -149,6 +149,9 @@ def test_distill_text_from_teacher_with_unlabelled_data(text_teacher, tiny_texts
     assert doc["retention_pct"] == pytest.approx(100 * s / t, abs=0.01)
     assert doc["gain_over_control_pt"] == pytest.approx(100 * (s - c), abs=0.01)
     assert s >= 0.75  # the one-layer student learns the task from the teacher
+    page = (out / "report.html").read_text()  # the run's report shows the three models side by side
+    assert 'id="distillation"' in page and all(f"{role}: " in page for role in ("teacher", "student", "control"))
+    assert len((out / "evaluation.jsonl").read_text().splitlines()) == len(tiny_texts["test"][0])
 
 
 def test_teacher_outputs_are_cached_on_disk_and_memory_mapped(text_teacher, tiny_texts, ft_env, monkeypatch):

@@ -111,3 +111,24 @@ def test_page_asks_for_the_key_when_the_server_has_one(browser, tiny_runs):
         browser.find_element(By.ID, "predict").click()
         label = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "label")))
         assert label.text == predictor.predict(["a great and lovely film"])[0]
+
+
+@pytest.mark.parametrize("name", ["text-classification", "image-classification", "token-classification"])
+def test_run_report_renders_offline(browser, tiny_runs, name, tmp_path):
+    """The report is a file: it opens without a server, every embedded figure decodes, the tables show."""
+    import json
+
+    _, run = tiny_runs[name]
+    browser.get((run / "report.html").resolve().as_uri())
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
+    assert any(h.startswith("Learning curves") for h in headings) and any(h.startswith("Calibration") for h in headings)
+    sizes = browser.execute_script("return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+    figures = {alt for alt, done, width in sizes if done and width > 100}
+    assert {"learning curves", "confusion matrix", "reliability diagram"} <= figures
+    assert all(done and width > 0 for _, done, width in sizes)  # thumbnails too
+    classes = json.loads((run / "metrics.json").read_text())["per_class"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#per-class tr")
+    assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows[1:]] == list(classes)
+    shot = tmp_path / "report.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000

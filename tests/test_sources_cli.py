@@ -69,3 +69,25 @@ def test_offline_pull_of_uncached_model(tk_home, capsys, no_network):
     assert err.splitlines()[-1] == ("error: model mobilenet-v2 is not cached and offline mode is on; "
                                     "run `transferkit models pull mobilenet-v2` while online")
     assert "Traceback" not in err and no_network == []
+
+
+def test_bench_times_models_and_list_shows_the_cached_speed(tk_home, tiny_bert, capsys, monkeypatch):
+    args = ["models", "bench", "mobilenet-v2", str(tiny_bert), "--seconds", "1", "--batch-size", "4", "--threads", "1"]
+    assert main([*args, "--json"]) == 0
+    results = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    mobile, tiny = results["mobilenet-v2"], results[str(tiny_bert)]
+    assert mobile["input"] == "224x224 px" and mobile["parameters"] == 3504872  # random init: nothing pulled
+    assert tiny["input"].endswith("tokens") and tiny["threads"] == 1
+    for r in (mobile, tiny):
+        assert 0 < r["latency_p50_ms"] <= r["latency_p95_ms"] and r["throughput_per_s"] > 0 and r["calls"] >= 5
+    assert not (tk_home / "models" / "mobilenet-v2").exists()
+    # Cached per hardware: the list shows it at the same thread count, not at another.
+    from transferkit.methods.bench import cached
+
+    assert set(cached(threads=1)) == {"mobilenet-v2", str(tiny_bert)} and cached(threads=3) == {}
+    monkeypatch.setattr("transferkit.methods.bench.default_threads", lambda: 1)
+    assert main(["models", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["mobilenet-v2"]["speed"]["latency_p50_ms"] == mobile["latency_p50_ms"] and rows["minilm-l6"]["speed"] is None
+    assert main(["models", "list"]) == 0
+    assert f"{mobile['latency_p50_ms']:.2f}" in capsys.readouterr().out

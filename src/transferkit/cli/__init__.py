@@ -22,7 +22,7 @@ app = typer.Typer(
 
 _state = {"debug": False}
 COMMAND_MODULES = ("models", "data", "embed", "probe", "predict", "pretrain", "finetune", "lr_find", "tune", "distill",
-                   "export", "compare",
+                   "export", "compare", "report",
                    "serve", "demo")
 
 
@@ -48,6 +48,14 @@ def print_split_metrics(run, prefix: str = "") -> bool:
     for split, metrics in run.metrics.items():
         print_metrics(metrics, title=f"{prefix}{split}", summary=run.predictor.task.summary(metrics))
     return True
+
+
+def saved_note(run_dir) -> str:
+    """"saved to DIR" and, when written, where its report is."""
+    from pathlib import Path
+
+    page = Path(run_dir) / "report.html" if run_dir is not None else None
+    return f"saved to {run_dir}" + (f" (report: {page})" if page is not None and page.is_file() else "")
 
 
 def _register() -> None:

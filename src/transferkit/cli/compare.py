@@ -28,6 +28,7 @@ def compare_command(
     latency_calls: int = typer.Option(100, "--latency-calls", help="Single predictions timed per candidate."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the comparison again (else finished candidates "
                                                               "are kept)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html (leaderboard, Pareto plot)."),
 ) -> None:
     """Train and measure candidates, rank them on metric x latency x size, and recommend one.
 
@@ -39,9 +40,10 @@ def compare_command(
 
     document = compare([*(runs or []), *(candidates or [])], output, train=train, validation=validation, test=test,
                        task=task, max_latency_ms=max_latency_ms, max_size_mb=max_size_mb, min_metric=min_metric,
-                       threads=threads, latency_calls=latency_calls, overwrite=overwrite, echo=typer.echo)
+                       threads=threads, latency_calls=latency_calls, overwrite=overwrite, report=report,
+                       echo=typer.echo)
     print_leaderboard(document)
     choice = document["recommendation"]
     if choice:
         typer.echo(f"recommended: {choice['reason']}")
-    typer.echo(f"leaderboard: {output}/leaderboard.csv (and .json)")
+    typer.echo(f"leaderboard: {output}/leaderboard.csv (and .json)" + (f", report: {output}/report.html" if report else ""))

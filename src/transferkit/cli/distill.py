@@ -12,7 +12,7 @@ import inspect
 import typer
 
 from ..methods.distill.config import DistillConfig
-from . import app, print_split_metrics
+from . import app, print_split_metrics, saved_note
 from .options import settings_parameters
 
 
@@ -35,7 +35,7 @@ def distill_command(**options) -> None:
         print_comparison(run.comparison)
     info = run.info
     typer.echo(f"{info['steps']} steps in {info['train_seconds']:.1f}s ({info['teacher_outputs']} teacher outputs); "
-               f"saved to {run.run_dir}")
+               f"{saved_note(run.run_dir)}")
 
 
 distill_command.__signature__ = inspect.Signature(

@@ -11,7 +11,7 @@ import inspect
 import typer
 
 from ..methods.config import FinetuneConfig
-from . import app, print_split_metrics
+from . import app, print_split_metrics, saved_note
 from .options import settings_parameters
 
 
@@ -30,7 +30,7 @@ def finetune_command(**options) -> None:
     info = run.info
     stopped = " (stopped early)" if info.get("stopped_early") else ""
     typer.echo(f"{info['steps']} steps in {info['train_seconds']:.1f}s on {info['world_size']} process(es), "
-               f"{info['precision']}{stopped}; saved to {run.run_dir}")
+               f"{info['precision']}{stopped}; {saved_note(run.run_dir)}")
 
 
 finetune_command.__signature__ = inspect.Signature(settings_parameters(FinetuneConfig))

@@ -1,4 +1,4 @@
-"""`transferkit models list | info NAME | pull NAME [--force]`."""
+"""`transferkit models list | info NAME | pull NAME [--force] | bench NAME...`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import Iterator
+from typing import Iterator, Optional
 
 import typer
 
@@ -31,19 +31,54 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON inst
     from rich.console import Console
     from rich.table import Table
 
+    from ..methods.bench import cached
     from ..sources import list_models, model_info
 
-    rows = [model_info(spec.name) for spec in list_models()]
+    speeds = cached()
+    rows = [{**model_info(spec.name), "speed": speeds.get(spec.name)} for spec in list_models()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="transferkit models", caption="also accepted: hf:org/name\\[@revision] or a local folder")
+    caption = "also accepted: hf:org/name\\[@revision] or a local folder"
+    caption += "; speed: `transferkit models bench NAME` on this machine" if not speeds else \
+        f"; speed measured here, fp32, {next(iter(speeds.values()))['threads']} threads (models bench)"
+    table = Table(title="transferkit models", caption=caption)
     for col, justify in [("name", "left"), ("family", "left"), ("params", "right"), ("size", "right"),
-                         ("license", "left"), ("cached", "center")]:
+                         ("p50 ms", "right"), ("batch-32 /s", "right"), ("license", "left"), ("cached", "center")]:
         table.add_column(col, justify=justify, no_wrap=col in ("name", "family"))
     for r in rows:
+        speed = r["speed"] or {}
         table.add_row(r["name"], r["family"], _params(r["params"]), _size(r["size_on_disk"] or r["size_bytes"]),
+                      f"{speed['latency_p50_ms']:.2f}" if speed else "-",
+                      f"{speed['throughput_per_s']:.0f}" if speed else "-",
                       r["license"], "[green]yes[/]" if r["cached"] else "no")
+    Console().print(table)
+
+
+@models_app.command("bench")
+def bench_cmd(names: list[str] = typer.Argument(..., help="Registry names (or hf:/local folders) to time."),
+              threads: Optional[int] = typer.Option(None, "--threads", help="Threads [default: min(4, cores)]."),
+              seq_len: int = typer.Option(128, "--seq-len", help="Text models: tokens per input."),
+              batch_size: int = typer.Option(32, "--batch-size", help="Batch of the throughput measurement."),
+              seconds: float = typer.Option(20.0, "--seconds", help="About how long to time each model."),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Time each model's network on this machine (batch-1 latency p50/p95, batch throughput, fp32)
+    and cache the numbers per hardware, so `models list` shows them."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..methods.bench import bench
+
+    results = [bench(name, threads=threads, seq_len=seq_len, batch=batch_size, seconds=seconds) for name in names]
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    table = Table(title=f"speed on this machine (fp32, {results[0]['threads']} threads)")
+    for col in ("model", "input", "params", "p50 ms", "p95 ms", f"batch-{batch_size} /s"):
+        table.add_column(col, justify="left" if col in ("model", "input") else "right")
+    for r in results:
+        table.add_row(r["model"], r["input"], _params(r["parameters"]), f"{r['latency_p50_ms']:.2f}",
+                      f"{r['latency_p95_ms']:.2f}", f"{r['throughput_per_s']:.0f}")
     Console().print(table)
 
 

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from ..methods.config import FinetuneConfig
-from . import app, print_split_metrics
+from . import app, print_split_metrics, saved_note
 from .options import settings_parameters
 
 
@@ -30,7 +30,7 @@ def pretrain_command(**options) -> None:
     if not print_split_metrics(run):
         return
     info = run.info
-    typer.echo(f"{info['steps']} steps in {info['train_seconds']:.1f}s, {info['precision']}; saved to {run.run_dir}; "
+    typer.echo(f"{info['steps']} steps in {info['train_seconds']:.1f}s, {info['precision']}; {saved_note(run.run_dir)}; "
                f"fine-tune from it with: transferkit finetune -m {run.run_dir} --train LABELLED_DATA ...")
 
 

@@ -33,6 +33,7 @@ def probe(
     min_class_count: Optional[int] = typer.Option(None, "--min-class-count",
                                                   help="Drop classes with fewer examples before the automatic split."),
     overwrite: bool = typer.Option(False, "--overwrite"),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html into the run directory."),
 ) -> None:
     """Frozen features + logistic-regression head (C chosen on validation)."""
     from ..methods.probe import probe as run_probe
@@ -41,9 +42,9 @@ def probe(
     run = run_probe(model, train, validation, test, output=output, overwrite=overwrite, task=task,
                     text_column=text_column, image_column=image_column, label_column=label_column, pooling=pooling,
                     max_length=max_length, batch_size=batch_size, seed=seed, drop_invalid=drop_invalid,
-                    precision=precision, image_size=image_size, min_class_count=min_class_count)
+                    precision=precision, image_size=image_size, min_class_count=min_class_count, report=report)
     typer.echo(f"C={run.config['C']} (validation accuracy by C: "
                + ", ".join(f"{c:g}: {s:.3f}" for c, s in run.config["C_scores"].items()) + ")")
     for name, m in run.metrics.items():
         print_metrics(m, title=name, summary=run.task.summary(m))
-    typer.echo(f"saved to {output}")
+    typer.echo(f"saved to {output}" + (f" (report: {output}/report.html)" if report else ""))

@@ -42,6 +42,8 @@ class RunSettings(Settings):
     test: str | None = Field(None, description="Test data (evaluated once at the end).")
     output: str | None = Field(None, description="Run directory to write.")
     strategy: str = Field("full", description="What trains: " + ", ".join(STRATEGIES.names()) + ".")
+    report: bool = Field(True, description="Write report.html (plots, per-class table, mistakes) into the run "
+                                           "directory at the end.")
 
     @field_validator("task")
     @classmethod
@@ -87,6 +89,7 @@ class ProbeSettings(Settings):
     Cs: list[float] = Field([0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], description="Inverse regularisation strengths "
                                                                                  "tried on validation.")
     cache_tokens: bool = True
+    report: bool = Field(True, description="Write report.html into the run directory at the end.")
 
     @field_validator("task")
     @classmethod

@@ -27,14 +27,17 @@ from ..runs import (
     ModelScorer,
     Predictor,
     check_output_dir,
+    headline_split,
     public_metrics,
     read_labels,
     read_run_config,
+    write_evaluation,
     write_metrics,
 )
 from ..settings import refuse_foreign
 from .config import FinetuneConfig, check_family, record_detected, resolve_config, resolve_task, saved_settings
 from .defaults import Chosen, announce, base_lr, choose_defaults, family_for
+from .report import write_report
 
 
 @dataclass
@@ -100,8 +103,11 @@ def train_run(cfg: FinetuneConfig, train, validation, test, callbacks: Sequence 
     lr_test = choose_auto_lr(cfg, task, strategy, network, encoded["train"], accelerator, dtype, chosen)
     notes = getattr(task, "loading_notes", None)
     info = {**(extra_info or {}), **({"model_notes": notes} if notes else {})}
-    return train_and_save(cfg, task, strategy, network, data, encoded, accelerator, dtype, callbacks, kind=kind,
-                          defaults=chosen, lr_test=lr_test, extra_info=info)
+    result = train_and_save(cfg, task, strategy, network, data, encoded, accelerator, dtype, callbacks, kind=kind,
+                            defaults=chosen, lr_test=lr_test, extra_info=info)
+    if cfg.report and accelerator.is_main_process:
+        write_report(result.run_dir)
+    return result
 
 
 # The steps of `finetune`, shared with distillation (which swaps in its own task, strategy and data).
@@ -197,7 +203,8 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
 
     from ..engine.callbacks import JsonlLogger, ProgressBar, TensorBoardLogger
     from ..engine.device import precision_name
-    from ..engine.loop import TrainLoop, evaluate
+    from ..engine.inference import predict
+    from ..engine.loop import TrainLoop
 
     set_seed(cfg.seed, device_specific=True)  # dropout: different per process, same per run
     place = RunPlace.create(cfg, accelerator)
@@ -239,13 +246,17 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
     trained = strategy.export(loop.raw_model).eval()
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
     # Final metrics in fp32: exactly what the saved model gives when loaded anywhere.
-    metrics = {name: public_metrics(evaluate(task, trained, encoded[name], accelerator, batch_size))
-               for name in ("validation", "test") if name in encoded}
+    outputs = {name: predict(trained, encoded[name], task.collate, task.predict, batch_size=batch_size,
+                             accelerator=accelerator) for name in ("validation", "test") if name in encoded}
+    metrics = {name: public_metrics(task.evaluate(encoded[name], out)) for name, out in outputs.items()}
     if main and not temporary:
         with atomic_dir(run_dir / "model", overwrite=True) as tmp:
             task.save(trained, tmp)
         atomic_write_json(run_dir / "labels.json", {"names": list(data.label_names)})
         write_metrics(run_dir, metrics)
+        if (split := headline_split(outputs)) is not None:
+            write_evaluation(run_dir, (inference or task).review_rows(getattr(data, split), encoded[split],
+                                                                        outputs[split]))
         atomic_write_json(run_dir / "config.json", _config_doc(cfg, info, kind))
     place.finish(accelerator)
     result_dir = place.final

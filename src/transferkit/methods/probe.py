@@ -20,10 +20,20 @@ from typing import Sequence
 import numpy as np
 
 from .._io import atomic_dir, atomic_write_json
-from ..runs import RUN_KINDS, Predictor, check_output_dir, public_metrics, read_labels, write_metrics
+from ..runs import (
+    RUN_KINDS,
+    Predictor,
+    check_output_dir,
+    headline_split,
+    public_metrics,
+    read_labels,
+    write_evaluation,
+    write_metrics,
+)
 from ..settings import refuse_foreign
 from .config import ProbeConfig, check_family, record_detected, resolve_task, saved_settings
 from .finetune import inference_task
+from .report import write_report
 
 DEFAULT_CS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
@@ -105,6 +115,7 @@ class ProbePredictor(Predictor):
                  run_dir: Path | None = None):
         super().__init__(task, ProbeScorer(encoder, head), run_dir, config)
         self.encoder, self.head, self.metrics = encoder, head, metrics or {}
+        self.review: list[dict] | None = None  # the headline split's examples with predictions (evaluation.jsonl)
 
     def save(self, output: str | os.PathLike, overwrite: bool = False) -> Path:
         output = check_output_dir(output, overwrite)
@@ -114,6 +125,7 @@ class ProbePredictor(Predictor):
             self.head.save(tmp / "head.safetensors")
             if self.metrics:
                 write_metrics(tmp, self.metrics)
+            write_evaluation(tmp, self.review)
         self.run_dir = output
         return output
 
@@ -137,7 +149,7 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
           label_column: str | None = None, image_column: str | None = None, pooling: str = "mean",
           max_length: int = 256, batch_size: int = 64, Cs: Sequence[float] = DEFAULT_CS, seed: int = 42,
           drop_invalid: bool = False, precision: str = "fp32", image_size: int | None = None,
-          min_class_count: int | None = None) -> ProbePredictor:
+          min_class_count: int | None = None, report: bool = True) -> ProbePredictor:
     """Fit a probe; save it to `output` when given. Returns the run (predict/evaluate/save).
 
     The task defaults to the model family's (text classification for text encoders, image
@@ -149,7 +161,7 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
              "overwrite": overwrite, "text_column": text_column, "label_column": label_column,
              "image_column": image_column, "pooling": pooling, "batch_size": batch_size, "Cs": list(Cs), "seed": seed,
              "drop_invalid": drop_invalid, "precision": precision, "image_size": image_size,
-             "min_class_count": min_class_count,
+             "min_class_count": min_class_count, "report": report,
              "train": str(train) if isinstance(train, (str, os.PathLike)) else None,
              "validation": str(validation) if isinstance(validation, (str, os.PathLike)) else None,
              "test": str(test) if isinstance(test, (str, os.PathLike)) else None}
@@ -178,10 +190,14 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
     if getattr(encoder, "input_spec", None) is not None:
         doc["input_spec"] = encoder.input_spec.to_dict()
     run = ProbePredictor(runner, encoder, head, doc)
-    for name in ("validation", "test"):
-        if name in encoded:
-            run.metrics[name] = public_metrics(runner.evaluate(encoded[name], log_probabilities(head, feats[name])))
+    outputs = {name: log_probabilities(head, feats[name]) for name in ("validation", "test") if name in encoded}
+    for name, out in outputs.items():
+        run.metrics[name] = public_metrics(runner.evaluate(encoded[name], out))
+    if (split := headline_split(outputs)) is not None:
+        run.review = runner.review_rows(getattr(data, split), encoded[split], outputs[split])
     if output is not None:
         run.save(output, overwrite=overwrite)
+        if report:
+            write_report(output)
     run.task = inference_task(runner, cfg)
     return run

@@ -249,7 +249,7 @@ def tune(model: str | None = None, train=None, validation=None, test=None, outpu
 
     fixed = {k: v for k, v in cfg.model_dump(mode="json", exclude_unset=True).items()
              if k not in ("output", "resume", "overwrite", "progress")}
-    fixed.update(progress=False, early_stopping_metric=metric_name,
+    fixed.update(progress=False, report=False, early_stopping_metric=metric_name,
                  early_stopping_patience=fixed.get("early_stopping_patience", 2))
     work = study_dir if not cfg.overwrite or not study_dir.exists() else study_dir.with_name(f".{study_dir.name}.tune")
     if work != study_dir and work.exists():

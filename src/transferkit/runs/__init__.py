@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..errors import TransferkitError
 from ..registry import Registry
-from .directory import check_output_dir, read_labels, read_run_config, write_metrics
+from .directory import check_output_dir, headline_split, read_labels, read_run_config, write_evaluation, write_metrics
 from .predictor import ModelScorer, Predictor, public_metrics
 
 
@@ -42,4 +42,4 @@ def load_run(run_dir: str | os.PathLike) -> Predictor:
 
 
 __all__ = ["RUN_KINDS", "load_run", "Predictor", "ModelScorer", "check_output_dir", "read_run_config", "read_labels",
-           "write_metrics", "public_metrics"]
+           "write_metrics", "write_evaluation", "headline_split", "public_metrics"]

@@ -4,6 +4,8 @@
       config.json    resolved settings; "kind" selects the loader, "task" the task
       labels.json    label names in class-id order
       metrics.json   {"split": ..., <metrics of that split>, "by_split": {name: metrics}}
+      evaluation.jsonl  that split's examples with their predictions (Task.review_rows), for reports
+      report.html    the run's self-contained report
       ...            kind-specific files (a head, a Hugging Face model folder, checkpoints)
 """
 
@@ -80,9 +82,26 @@ def read_labels(run_dir: str | os.PathLike) -> list[str]:
         raise TransferkitError(f"{path}: unreadable label names ({e}); the run is damaged, train it again") from None
 
 
+EVALUATION_FILE = "evaluation.jsonl"
+EVALUATION_ROWS = 20_000  # kept per run: enough for calibration and mistakes, bounded on disk
+
+
+def headline_split(by_split: dict) -> str | None:
+    """The split a run is judged on: test if present, else validation."""
+    return "test" if "test" in by_split else ("validation" if "validation" in by_split else next(iter(by_split), None))
+
+
+def write_evaluation(run_dir: str | os.PathLike, rows: list[dict] | None) -> None:
+    """evaluation.jsonl: the headline split's examples with predictions (the first EVALUATION_ROWS)."""
+    if rows:
+        from ..outputs.tables import write_jsonl
+
+        write_jsonl(Path(run_dir) / EVALUATION_FILE, rows[:EVALUATION_ROWS])
+
+
 def write_metrics(run_dir: str | os.PathLike, by_split: dict[str, dict]) -> dict:
     """metrics.json: the headline split (test if present, else validation) flattened at top level."""
-    headline = "test" if "test" in by_split else ("validation" if "validation" in by_split else next(iter(by_split), None))
+    headline = headline_split(by_split)
     doc = {"split": headline, **(by_split.get(headline) or {}), "by_split": by_split}
     atomic_write_json(Path(run_dir) / "metrics.json", doc)
     return doc

@@ -171,6 +171,13 @@ class Task:
         for timing one prediction end to end."""
         raise NotImplementedError(f"{self.name} has no raw_inputs")
 
+    def review_rows(self, examples, dataset, outputs: np.ndarray) -> list[dict] | None:
+        """Per evaluated example, what a report shows of it (run_dir/evaluation.jsonl): the input
+        ("text", "tokens" or "path", optionally a "thumbnail" PNG data URI), "true" and "predicted"
+        (labels, or one tag per word), "confidence" (of the predicted label(s)) and "correct".
+        None: this task's report has no per-example section."""
+        return None
+
     def summary(self, metrics: dict) -> str:
         """The headline of a metrics dict in one line (rich markup allowed)."""
         return f"{self.headline_metric} [bold green]{metrics[self.headline_metric]:.4f}[/]  (n={metrics.get('n', '?')})"

@@ -151,6 +151,19 @@ class Classification(Task):
                  "probabilities": {name: round(float(x), 6) for name, x in zip(self.label_names, p)}}
                 for i, p in enumerate(probs)]
 
+    def review_rows(self, examples, dataset, outputs: np.ndarray) -> list[dict]:
+        probs = self.probabilities(examples, dataset, outputs)
+        inputs = self.review_inputs(examples, dataset)
+        predicted = probs.argmax(axis=1)
+        return [{**{k: v[i] for k, v in inputs.items()}, "true": self.label_names[int(t)],
+                 "predicted": self.label_names[int(p)], "confidence": round(float(probs[i, p]), 6),
+                 "correct": bool(p == t)}
+                for i, (t, p) in enumerate(zip(dataset.labels, predicted))]
+
+    def review_inputs(self, examples, dataset) -> dict[str, list]:
+        """The input columns of the encoded examples (a dataset may have dropped unreadable ones)."""
+        return self.input_columns(examples)
+
     def write_predictions(self, examples, dataset, outputs: np.ndarray, path: Path) -> int:
         from ..outputs.tables import write_predictions_table
 

@@ -28,6 +28,21 @@ from .classification import Classification, ClassWeights, LabelColumn
 SMALL_IMAGE_SCALE = 2.0
 SMALLEST_IMAGE_SIZE = 64
 FULL_SIZE = 224
+THUMBNAILS = 24  # mistakes shown as pictures in a report
+
+
+def thumbnail_uri(pixels: np.ndarray, size: int = 96) -> str:
+    """A small PNG of one decoded image (uint8 [S, S, C]) as a data: URI."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    square = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+    image = Image.fromarray(np.ascontiguousarray(square)).resize((size, size), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 class ImageData(LabelColumn):
@@ -246,6 +261,20 @@ class ImageClassification(Classification):
 
     def raw_inputs(self, examples) -> list:
         return list(examples.items)
+
+    def review_inputs(self, examples, dataset) -> dict[str, list]:
+        return {"path": list(dataset.names)}
+
+    def review_rows(self, examples, dataset, outputs: np.ndarray) -> list[dict]:
+        """The classification rows, with thumbnails of the most confident mistakes."""
+        rows = super().review_rows(examples, dataset, outputs)
+        wrong = sorted((i for i, r in enumerate(rows) if not r["correct"]), key=lambda i: -rows[i]["confidence"])
+        try:
+            for i in wrong[:THUMBNAILS]:
+                rows[i]["thumbnail"] = thumbnail_uri(dataset.pixels[i])
+        except ImportError:  # Pillow (the image extra) absent: the report lists the mistakes without pictures
+            pass
+        return rows
 
     # ---------------------------------------------------------------- probe
 

@@ -30,6 +30,7 @@ from typing import Sequence
 from ..._io import atomic_write_json, atomic_write_text
 from ...errors import ConfigError, TransferkitError
 from ...runs import RUN_KINDS
+from ..report import write_report
 from .candidates import Candidate, parse_candidate, read_candidates, train_candidates
 from .measure import _measure_in_child, bootstrap_interval, hardware, measure
 from .ranking import pareto, recommend
@@ -41,7 +42,8 @@ COLUMNS = ("candidate", "method", "model", "metric", "score", "ci_low", "ci_high
 
 def compare(candidates: Sequence[str], output, *, train=None, validation=None, test=None, task: str | None = None,
             max_latency_ms: float | None = None, max_size_mb: float | None = None, min_metric: float | None = None,
-            threads: int | None = None, latency_calls: int = 100, overwrite: bool = False, echo=print) -> dict:
+            threads: int | None = None, latency_calls: int = 100, overwrite: bool = False, report: bool = True,
+            echo=print) -> dict:
     """Train and measure the candidates into `output`; returns the leaderboard document."""
     parsed = read_candidates(candidates)
     needs_training = any(c.method != "run" for c in parsed)
@@ -82,11 +84,15 @@ def compare(candidates: Sequence[str], output, *, train=None, validation=None, t
     pareto(rows)
     choice = recommend(rows, max_latency_ms, max_size_mb, min_metric)
     wall = time.perf_counter() - started
-    training = sum(e.get("train_wall_s", 0) for e in trained.values())
+    training = sum(e.get("train_wall_s", 0) for e in trained.values())  # earlier calls' included
+    # compare's own cost: this call's wall time less the training it ran (measuring, orchestration).
+    overhead = wall - sum(e.get("train_wall_s", 0) for e in trained.values() if not e.get("resumed"))
     document = {"candidates": rows, "recommendation": choice, "evaluated_on": str(evaluation),
                 "constraints": {"max_latency_ms": max_latency_ms, "max_size_mb": max_size_mb,
                                 "min_metric": min_metric},
                 "hardware": hardware(threads), "wall_seconds": round(wall, 1), "training_seconds": round(training, 1),
+                "overhead_seconds": round(overhead, 1),
+                "overhead_pct": round(100 * overhead / training, 1) if training else None,
                 "task": next(iter(tasks), None)}
     atomic_write_json(folder / "leaderboard.json", document)
     atomic_write_text(folder / "leaderboard.csv", _csv(rows))
@@ -95,6 +101,8 @@ def compare(candidates: Sequence[str], output, *, train=None, validation=None, t
         chosen = str(Path(chosen).resolve().relative_to(folder.resolve()))  # the folder can move
     atomic_write_json(folder / "config.json", {"kind": "compare", "candidates": [asdict(c) for c in parsed],
                                                "data": data, "recommended": chosen})
+    if report:
+        write_report(folder)
     return document
 
 

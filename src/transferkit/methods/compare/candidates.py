@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from ..._io import atomic_write_json, read_json
 from ...errors import ConfigError, TransferkitError
 from ...runs import read_run_config
 from ...runs.directory import is_run
@@ -134,6 +135,14 @@ def _finished(folder: Path) -> bool:
         return False
 
 
+def _read_cost(folder: Path, c: Candidate) -> dict:
+    try:
+        cost = read_json(folder / "candidates" / f"{c.slug}.cost.json")
+    except (OSError, ValueError):
+        return {}
+    return {k: cost[k] for k in ("train_wall_s", "train_peak_rss_mb") if isinstance(cost, dict) and k in cost}
+
+
 def train_candidates(candidates: list[Candidate], folder: Path, data: dict, task: str | None, echo=print) -> dict:
     """Train what is not trained yet; returns slug -> {"run_dir", "train_wall_s", "train_peak_rss_mb", "error"}."""
     done: dict[str, dict] = {}
@@ -148,8 +157,8 @@ def train_candidates(candidates: list[Candidate], folder: Path, data: dict, task
             done[c.slug] = {"run_dir": c.run_dir}
             continue
         out = runs[c.name]
-        if _finished(out):
-            done[c.slug] = {"run_dir": str(out), "resumed": True}
+        if _finished(out):  # trained by an earlier call: its training cost as measured then
+            done[c.slug] = {"run_dir": str(out), "resumed": True, **_read_cost(folder, c)}
             continue
         command = [sys.executable, "-m", "transferkit", *_command(c, out, data, runs, task), "--overwrite"]
         index = pending.index(c) + 1
@@ -171,5 +180,8 @@ def train_candidates(candidates: list[Candidate], folder: Path, data: dict, task
                 encoding="utf-8", errors="replace").splitlines() if line.strip()]
             entry["error"] = (lines[-1] if lines else f"exit {process.returncode}")[:300]
             echo(f"  failed: {entry['error']}")
+        else:
+            atomic_write_json(folder / "candidates" / f"{c.slug}.cost.json",
+                              {k: entry[k] for k in ("train_wall_s", "train_peak_rss_mb")})
         done[c.slug] = entry
     return done

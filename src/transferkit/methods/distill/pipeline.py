@@ -38,6 +38,7 @@ from ..finetune import (
     setup,
     train_and_save,
 )
+from ..report import write_report
 from .compare import comparison, describe, folder_bytes, measure_speed
 from .config import DistillConfig
 from .students import parse_from_teacher, shallow_copy
@@ -143,6 +144,8 @@ def distill(teacher: str | os.PathLike | None = None, student: str | None = None
             shutil.rmtree(init_dir, ignore_errors=True)
     if run.run_dir is not None and accelerator.is_main_process:
         atomic_write_json(run.run_dir / "comparison.json", doc)
+        if cfg.report:
+            write_report(run.run_dir)
     return DistillResult(run.predictor, run.metrics, run.config, run.run_dir, run.info, doc)
 
 

@@ -244,6 +244,15 @@ class TokenClassification(Task):
     def records(self, examples, dataset, outputs) -> list[dict]:
         return records(examples, self.probabilities(examples, dataset, outputs), self.label_names)
 
+    def review_rows(self, examples, dataset, outputs) -> list[dict]:
+        """Per sentence: its words, gold and predicted tags, the confidence of each predicted tag."""
+        rows = []
+        for words, gold, probs in zip(examples.tokens, dataset.gold, self.probabilities(examples, dataset, outputs)):
+            predicted = [self.label_names[i] for i in probs.argmax(-1)]
+            rows.append({"tokens": list(words), "true": list(gold), "predicted": predicted,
+                         "confidence": [round(float(p), 4) for p in probs.max(-1)], "correct": predicted == list(gold)})
+        return rows
+
     def predictions(self, examples, dataset, outputs) -> list[list[dict]]:
         """Per input, its entities: character spans for texts, token ranges for word lists."""
         return [r["entities"] for r in self.records(examples, dataset, outputs)]
