@@ -11,7 +11,6 @@ keyed by CPU, thread count and torch version, so `models list` can show them.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -104,11 +103,10 @@ def bench(name: str, *, threads: int | None = None, seq_len: int = 128, batch: i
             elapsed = time.perf_counter() - started
     finally:
         torch.set_num_threads(previous)
-    times.sort()
+    from .compare.measure import latency_summary
+
     result = {"model": name, "input": shape, "threads": threads, "precision": "fp32",
-              "parameters": sum(p.numel() for p in model.parameters()),
-              "latency_p50_ms": round(1000 * statistics.median(times), 3),
-              "latency_p95_ms": round(1000 * times[min(len(times) - 1, int(0.95 * len(times)))], 3),
+              "parameters": sum(p.numel() for p in model.parameters()), **latency_summary(times),
               "throughput_per_s": round(rounds * batch / elapsed, 1), "batch_size": batch, "calls": len(times),
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if save:

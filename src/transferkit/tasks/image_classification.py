@@ -33,16 +33,17 @@ THUMBNAILS = 24  # mistakes shown as pictures in a report
 
 def thumbnail_uri(pixels: np.ndarray, size: int = 96) -> str:
     """A small PNG of one decoded image (uint8 [S, S, C]) as a data: URI."""
-    import base64
     import io
 
     from PIL import Image
+
+    from ..outputs.html import png_uri
 
     square = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
     image = Image.fromarray(np.ascontiguousarray(square)).resize((size, size), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_uri(buffer.getvalue())
 
 
 class ImageData(LabelColumn):

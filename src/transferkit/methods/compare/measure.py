@@ -42,6 +42,15 @@ def hardware(threads: int) -> dict:
     return info
 
 
+def latency_summary(seconds: list[float]) -> dict:
+    """p50 / p95 in milliseconds of timed calls (the same percentile rule everywhere)."""
+    import statistics
+
+    times = sorted(seconds)
+    return {"latency_p50_ms": round(1000 * statistics.median(times), 3),
+            "latency_p95_ms": round(1000 * times[int(0.95 * (len(times) - 1))], 3)}
+
+
 def bootstrap_interval(task, parts: np.ndarray | None, seed: int = 0) -> tuple[float, float] | None:
     """95 % percentile interval of the headline metric over resamples of the examples."""
     if parts is None or len(parts) < 2:
@@ -55,7 +64,6 @@ def bootstrap_interval(task, parts: np.ndarray | None, seed: int = 0) -> tuple[f
 
 def measure(run_dir: str, data: str, threads: int, calls: int = 100, limit: int = 2000) -> dict:
     """The metric with its interval, size, parameters and speed of one run (in this process)."""
-    import statistics
 
     import torch
 
@@ -90,7 +98,6 @@ def measure(run_dir: str, data: str, threads: int, calls: int = 100, limit: int 
         t0 = time.perf_counter()
         predictor.predict_json([inputs[i % len(inputs)]])
         times.append(time.perf_counter() - t0)
-    times.sort()
     parameters, no_embeddings = _parameters(predictor, config)
     headline = task.headline_metric
     return {"task": task.name, "kind": config.get("kind"), "model": config.get("model"), "metric": headline,
@@ -98,8 +105,7 @@ def measure(run_dir: str, data: str, threads: int, calls: int = 100, limit: int 
             "ci_high": interval[1] if interval else None, "macro_f1": metrics.get("macro_f1"), "n": metrics.get("n"),
             "parameters": parameters, "parameters_without_embeddings": no_embeddings,
             "size_mb": round(size / 2**20, 2) if size else None,
-            "latency_p50_ms": round(1000 * statistics.median(times), 3),
-            "latency_p95_ms": round(1000 * times[int(0.95 * (len(times) - 1))], 3),
+            **latency_summary(times),
             "throughput_per_s": round(throughput, 1), "train_seconds": config.get("run_info", {}).get("train_seconds"),
             "peak_rss_mb": round(_peak_rss_mb(), 1)}
 
