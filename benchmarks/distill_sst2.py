@@ -4,6 +4,9 @@
     .venv/bin/python benchmarks/distill_sst2.py --train-limit 8000       # quick
     .venv/bin/python benchmarks/distill_sst2.py --train-limit 20000 --unlabeled-limit 20000  # small labelled set
     .venv/bin/python benchmarks/distill_sst2.py --teacher-run /tmp/t     # reuse a trained teacher
+    # issue 13's goal: an mpnet-base teacher (compare_sst2's run) -> minilm-l6 on the full train set
+    .venv/bin/python benchmarks/distill_sst2.py --teacher-run RUN --student minilm-l6 --epochs 2 \
+        --augment-copies 0 --no-control --name distill_sst2_mpnet
 
 1. teacher: `transferkit finetune` of `--teacher-model` on the SST-2 train split (validation =
    the SST-2 validation split, the one with public labels);
@@ -74,7 +77,7 @@ def distil(args, teacher_dir: str, train: str, validation: str, unlabeled: str |
     t0 = time.perf_counter()
     run = tk.distill(teacher_dir, args.student, train, validation, output=str(Path(args.workdir) / "student"),
                      unlabeled=unlabeled, temperature=args.temperature, alpha=args.alpha, augment_copies=args.augment_copies,
-                     **common(args))
+                     control=not args.no_control, **common(args))
     return {"comparison": run.comparison, "info": {k: run.info[k] for k in ("transfer_set", "sizes", "train_seconds",
                                                                             "teacher_outputs", "precision")},
             "total_seconds_incl_control_and_speed": round(time.perf_counter() - t0, 1), "peak_rss_mb": peak_rss_mb()}
@@ -93,6 +96,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--alpha", type=float, default=0.5)
     ap.add_argument("--augment-copies", type=int, default=1)
+    ap.add_argument("--no-control", action="store_true",
+                    help="skip the control (the student fine-tuned without the teacher) when it is measured elsewhere")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--train-limit", type=int, default=None, help="labelled subset of the train split")
@@ -115,9 +120,12 @@ def main() -> None:
         print("teacher", result["teacher"], flush=True)
     result["distill"] = in_child(distil, args, teacher_dir, train, validation, unlabeled)
     doc = result["distill"]["comparison"]
+    gain = doc["gain_over_control_pt"]
     result["targets"] = {"retention_pct >= 98": doc["retention_pct"] >= 98,
-                         "gain_over_control_pt >= 1": doc["gain_over_control_pt"] >= 1,
-                         "speedup >= 1.8": doc["speedup"] >= 1.8}
+                         "gain_over_control_pt >= 1": None if gain is None else gain >= 1,
+                         "speedup >= 1.8": doc["speedup"] >= 1.8,
+                         "student accuracy >= 0.915 (issue 13, with a model <= 22.7M)":
+                             doc["student"]["metrics"]["validation"]["accuracy"] >= 0.915}
     save(args.name, result)
 
 

@@ -184,6 +184,30 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tiny_bert, tiny_texts, 
     assert [r.get("loss") for r in logs[0]] == [r.get("loss") for r in logs[1]]
 
 
+def test_a_finished_run_keeps_no_checkpoints_and_scores_validation_once(tiny_bert, tiny_texts, tmp_path):
+    from transferkit.errors import TransferkitError
+    from transferkit.methods.finetune import finetune
+
+    run = finetune(str(tiny_bert), tiny_texts["train"], tiny_texts["validation"], output=tmp_path / "run", epochs=2,
+                   **FAST)
+    assert not (tmp_path / "run" / "checkpoints").exists()  # optimizer state is for resuming, not for keeping
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    evaluations = [r for r in log if r.get("event") == "evaluate"]
+    # One per epoch; the last is the final fp32 evaluation, the very numbers metrics.json holds.
+    assert [r["step"] for r in evaluations] == [8, 16]
+    assert evaluations[-1]["accuracy"] == run.metrics["validation"]["accuracy"]
+    assert run.info["final_evaluation_seconds"] >= 0
+    with pytest.raises(TransferkitError, match="kept no checkpoints.*--keep-checkpoints 1"):
+        finetune(str(tiny_bert), tiny_texts["train"], output=tmp_path / "run", resume=True, epochs=3, **FAST)
+
+    kept = finetune(str(tiny_bert), tiny_texts["train"], tiny_texts["validation"], output=tmp_path / "kept", epochs=2,
+                    keep_checkpoints=1, **FAST)
+    assert sorted(p.name for p in (tmp_path / "kept" / "checkpoints").iterdir()) == ["step-00000016.pt"]
+    more = finetune(str(tiny_bert), tiny_texts["train"], tiny_texts["validation"], output=tmp_path / "kept",
+                    epochs=3, keep_checkpoints=1, resume=True, **FAST)
+    assert more.info["steps"] == 24 and kept.info["steps"] == 16
+
+
 def test_resume_refuses_another_run_kind(tiny_bert, tiny_csvs, tmp_path):
     from transferkit.errors import TransferkitError
     from transferkit.methods.finetune import finetune
@@ -208,7 +232,7 @@ def test_two_processes(tiny_bert, tiny_csvs, tmp_path, launcher):
     command = [sys.executable, *LAUNCHERS[launcher], "-m", "transferkit", "finetune", "--model", str(tiny_bert),
                "--train", str(tiny_csvs["train"]), "--validation", str(tiny_csvs["validation"]), "--output", str(output),
                "--epochs", "2",
-               "--batch-size", "8", "--lr", "3e-3", "--log-every", "1", "--no-progress"]
+               "--batch-size", "8", "--lr", "3e-3", "--log-every", "1", "--no-progress", "--keep-checkpoints", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]

@@ -7,7 +7,9 @@
     RUN_DIR/checkpoints/best.pt            weights of the best evaluation so far
 
 Files are written to a temporary name and renamed, so a run killed mid-write leaves the
-previous checkpoint intact; the newest K are kept.
+previous checkpoint intact; the newest K are kept while training, and a finished run keeps
+--keep-checkpoints of them (none by default: they exist to resume, and the optimizer state
+makes them 3x the model's size).
 """
 
 from __future__ import annotations
@@ -130,6 +132,16 @@ class Checkpointer:
             raise TransferkitError(f"{self.directory}: no readable checkpoint ({', '.join(damaged)}); start again "
                                    "without --resume (with --overwrite)")
         return None
+
+    def finish(self, keep: int) -> None:
+        """A finished run keeps its newest `keep` checkpoints (and best.pt); none at 0."""
+        import shutil
+
+        if not keep:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            return
+        for _, old in self.all()[: -keep]:
+            old.unlink(missing_ok=True)
 
     @property
     def best_path(self) -> Path:

@@ -9,7 +9,11 @@ what trains (`update`, `param_groups`), this loop does the rest:
   --log-every steps), autocast in bf16/fp16 when chosen, no Python work beyond padding;
 * exact resume: checkpoints hold the weights, optimizer, scheduler, every process's RNG and
   the position (epoch, next batch), so a killed run continues exactly as if never stopped;
-* evaluation goes through the one inference loop (engine/inference.py), sharded over processes.
+* evaluation goes through the one inference loop (engine/inference.py), sharded over processes;
+  with `final_evaluation` the caller's own end-of-run evaluation (fp32, on the exported model)
+  stands in for the last epoch's, so the same set is not scored twice;
+* no wasted checkpoint: with keep_checkpoints 0 a finished run keeps none, so the state after
+  the last step is never written.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import contextlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -64,12 +68,17 @@ class TrainLoop:
     """Trains `model` on `train_set`; construct, then `run()`. The model is trained in place."""
 
     def __init__(self, task, model, train_set, eval_set, strategy, config, run_dir: Path | None,
-                 accelerator, dtype: torch.dtype | None, callbacks: Sequence[Callback] = ()):
+                 accelerator, dtype: torch.dtype | None, callbacks: Sequence[Callback] = (),
+                 final_evaluation: Callable[[torch.nn.Module], dict | None] | None = None):
+        """`final_evaluation(model)`: called once training ends (after the best weights are restored),
+        returns the validation metrics to log as the last evaluation (or None)."""
         self.task, self.raw_model, self.train_set, self.eval_set = task, model, train_set, eval_set
         self.strategy, self.cfg, self.accelerator, self.dtype = strategy, config, accelerator, dtype
-        self.callbacks = list(callbacks)
+        self.callbacks, self.final_evaluation = list(callbacks), final_evaluation
         self.main = accelerator.is_main_process
-        self.checkpoints = Checkpointer(Path(run_dir) / "checkpoints", config.keep_checkpoints) if run_dir else None
+        # While training at least 2 are kept: resuming skips a newest one that a crash damaged.
+        self.checkpoints = Checkpointer(Path(run_dir) / "checkpoints", max(2, config.keep_checkpoints)) \
+            if run_dir else None
         world = accelerator.num_processes
         self._epoch_order: tuple[int, list[np.ndarray]] | None = None
         self.batches_per_epoch = len(self._batches(0))
@@ -111,17 +120,27 @@ class TrainLoop:
                     break
             if state.batch >= len(batches):
                 state.epoch, state.batch = state.epoch + 1, 0
-                self._evaluate()
-                self._checkpoint()
-        if self._last_saved != state.step:
+                if not (self._finished() and self.final_evaluation and not cfg.early_stopping_patience):
+                    self._evaluate()
+                if not (self._finished() and not cfg.keep_checkpoints):
+                    self._checkpoint()
+        if self._last_saved != state.step and cfg.keep_checkpoints:
             self._checkpoint()
         if self.eval_set is not None and cfg.early_stopping_patience and self.checkpoints:
             self.accelerator.wait_for_everyone()  # the main process may still be writing best.pt
             best = self.checkpoints.load_best()
             if best is not None:
                 self.raw_model.load_state_dict(best)
+        if self.final_evaluation:
+            metrics = self.final_evaluation(self.raw_model)
+            # With early stopping the restored best weights were logged when they were evaluated.
+            if metrics is not None and not cfg.early_stopping_patience:
+                self._call("on_evaluate", state, metrics)
         self._call("on_train_end", state)
         return state
+
+    def _finished(self) -> bool:
+        return self._done() or self.state.epoch >= self.cfg.epochs
 
     def _done(self) -> bool:
         return self.state.stopped_early or self.state.step >= self.state.total_steps

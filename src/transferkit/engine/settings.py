@@ -50,7 +50,10 @@ class TrainSettings(Settings):
         "auto", description="auto: bf16 where the CPU/GPU supports it natively, else fp32 (fp16 on older GPUs).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present.")
     save_every: int | None = Field(None, ge=1, description="Checkpoint every N steps (always at epoch end).")
-    keep_checkpoints: int = Field(2, ge=1, description="Keep the last K checkpoints.")
+    keep_checkpoints: int = Field(
+        0, ge=0, description="Checkpoints a finished run keeps, the newest K (weights + optimizer state, to continue "
+                             "it with --resume --epochs N). 0: none; they exist to resume an interrupted run and are "
+                             "deleted once the model is saved (the last 2 are kept while training).")
     resume: bool = Field(False, description="Continue from the latest checkpoint in the run directory.")
     overwrite: bool = Field(False, description="Replace an existing run directory.")
     log_every: int = Field(10, ge=1, description="Log loss, LR and speed every N steps.")

@@ -233,25 +233,38 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
     if main and cfg.progress:
         loggers.append(ProgressBar())
 
+    final: dict = {}
+
+    def final_evaluation(model):
+        """Final metrics in fp32, exactly what the saved model gives when loaded anywhere; the loop
+        logs the validation ones as the last evaluation instead of scoring the set once more."""
+        began = time.perf_counter()
+        final["model"] = trained = strategy.export(model).eval()
+        batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
+        final["outputs"] = {name: predict(trained, encoded[name], task.collate, task.predict, batch_size=batch_size,
+                                          accelerator=accelerator) for name in ("validation", "test") if name in encoded}
+        final["metrics"] = {name: task.evaluate(encoded[name], out) for name, out in final["outputs"].items()}
+        final["seconds"] = time.perf_counter() - began
+        return final["metrics"].get("validation")
+
     started = time.perf_counter()
     loop = TrainLoop(task, network, encoded["train"], encoded.get("validation"), strategy, cfg, run_dir,
-                     accelerator, dtype, [*loggers, *callbacks])
+                     accelerator, dtype, [*loggers, *callbacks], final_evaluation=final_evaluation)
     try:
         state = loop.run()
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM turned into one by the CLI
         raise place.interrupted(loop, e) from None
     info.update(steps=state.step, epochs_completed=state.epoch, stopped_early=state.stopped_early,
-                train_seconds=round(time.perf_counter() - started, 2))
+                train_seconds=round(time.perf_counter() - started - final["seconds"], 2),
+                final_evaluation_seconds=round(final["seconds"], 2))
 
-    trained = strategy.export(loop.raw_model).eval()
-    batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
-    # Final metrics in fp32: exactly what the saved model gives when loaded anywhere.
-    outputs = {name: predict(trained, encoded[name], task.collate, task.predict, batch_size=batch_size,
-                             accelerator=accelerator) for name in ("validation", "test") if name in encoded}
-    metrics = {name: public_metrics(task.evaluate(encoded[name], out)) for name, out in outputs.items()}
+    trained, outputs = final["model"], final["outputs"]
+    metrics = {name: public_metrics(values) for name, values in final["metrics"].items()}
     if main and not temporary:
         with atomic_dir(run_dir / "model", overwrite=True) as tmp:
             task.save(trained, tmp)
+        if loop.checkpoints:
+            loop.checkpoints.finish(cfg.keep_checkpoints)
         atomic_write_json(run_dir / "labels.json", {"names": list(data.label_names)})
         write_metrics(run_dir, metrics)
         if (split := headline_split(outputs)) is not None:
@@ -289,9 +302,13 @@ def check_run_dir(cfg, accelerator, kind: str) -> None:
         return
     run_dir = Path(cfg.output)
     if cfg.resume and (run_dir / "config.json").is_file():
-        found = read_run_config(run_dir).get("kind")
-        if found != kind:
-            raise TransferkitError(f"{run_dir} holds a {found} run, not a {kind} run; cannot resume it")
+        config = read_run_config(run_dir)
+        if config.get("kind") != kind:
+            raise TransferkitError(f"{run_dir} holds a {config.get('kind')} run, not a {kind} run; cannot resume it")
+        if "steps" in config.get("run_info", {}) and not any((run_dir / "checkpoints").glob("step-*.pt")):
+            raise TransferkitError(f"{run_dir} is a finished run that kept no checkpoints (--keep-checkpoints 0), so "
+                                   f"it cannot be resumed; train further from its model instead (-m {run_dir}), or "
+                                   "keep checkpoints next time with --keep-checkpoints 1")
     elif not cfg.resume:
         check_output_dir(run_dir, cfg.overwrite)
 
