@@ -101,9 +101,12 @@ class Checkpointer:
     def save(self, step: int, payload: dict[str, Any]) -> Path:
         path = self.directory / f"step-{step:08d}.pt"
         atomic_torch_save(payload, path)
-        for _, old in self.all()[: -self.keep]:
-            old.unlink(missing_ok=True)
+        self.prune(self.keep)
         return path
+
+    def prune(self, keep: int) -> None:
+        for _, old in self.all()[: -keep]:
+            old.unlink(missing_ok=True)
 
     @staticmethod
     def load(path: str | os.PathLike) -> dict[str, Any]:
@@ -139,9 +142,8 @@ class Checkpointer:
 
         if not keep:
             shutil.rmtree(self.directory, ignore_errors=True)
-            return
-        for _, old in self.all()[: -keep]:
-            old.unlink(missing_ok=True)
+        else:
+            self.prune(keep)
 
     @property
     def best_path(self) -> Path:
