@@ -33,6 +33,7 @@ class TokenWindows:
     n_words: list[int]  # words per sentence
     gold: list[list[str]] | None  # IOB2 tags per sentence (for evaluation)
     types: list[np.ndarray] | None = None  # token-type ids per position: word shapes (shapes.py), else absent
+    length_unit = "tokens"  # lengths are sub-word counts: the training loop logs tokens/s
 
     @property
     def lengths(self) -> np.ndarray:
