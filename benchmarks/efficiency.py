@@ -13,7 +13,8 @@ In one run, on a quiet machine:
    - MobileNetV2: 3 x the forward FLOPs of one image (torch's FlopCounterMode) per image;
    measured in the loop's own log records (tokens/s, samples/s; the first record, warm-up, is
    dropped), so start-up and evaluation are not in it;
-3. the fraction of peak (the peak of the precision the run trained in).
+3. the fraction of peak (the peak of the precision the run trained in);
+4. a torch.profiler breakdown of one minilm-l6 training step at SST-2's shape: what bounds it.
 
 Runs: minilm-l6 on 4,000 SST-2 sentences, minilm-l6 on 2,000 CoNLL-2003 sentences, mpnet-base on
 1,000 SST-2 sentences, MobileNetV2 on 5,000 Fashion-MNIST images at 64 px (lr 2e-3, as
@@ -74,6 +75,39 @@ def peaks() -> dict:
             "fp32_2048": round(matmul_gflops(2048, 2048, 2048, "float32"), 1)}
 
 
+def step_profile(batch: int = 32, tokens: int = 14, steps: int = 10) -> dict:
+    """Where one minilm-l6 training step at SST-2's shape spends its time (torch.profiler, bf16
+    autocast, fused AdamW, as the engine trains): ms per step of the top operators."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                        intermediate_size=1536, num_labels=2)
+    model = BertForSequenceClassification(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    ids, labels = torch.randint(1000, 20000, (batch, tokens)), torch.randint(0, 2, (batch,))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(5):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events)
+    return {"step_ms": round(total / steps / 1000, 1), "batch": [batch, tokens],
+            "top_ops": {e.key: {"ms_per_step": round(e.self_cpu_time_total / steps / 1000, 2),
+                                "share": round(e.self_cpu_time_total / total, 3)} for e in events[:10]}}
+
+
 class LogRecords(Callback):
     """Collects the loop's log records (tokens/s, samples/s)."""
 
@@ -108,12 +142,11 @@ def _lengths(model_dir: str, texts, max_length: int, words: bool) -> list[int]:
     return [len(ids) for ids in enc["input_ids"]]
 
 
-def text_run(name: str, model: str, limit: int) -> dict:
+def text_run(name: str, model: str, limit: int, work: Path) -> dict:
     import pandas as pd
 
     import transferkit as tk
 
-    work = Path(tempfile.mkdtemp(prefix="tk-efficiency-"))
     model_dir = str(tk.resolve_model(model).path)
     logs = LogRecords()
     settings = {"epochs": 1, "progress": False, "overwrite": True}
@@ -146,7 +179,7 @@ def text_run(name: str, model: str, limit: int) -> dict:
             "validation": {k: v for k, v in run.metrics["validation"].items() if isinstance(v, float)}}
 
 
-def image_run(limit: int) -> dict:
+def image_run(limit: int, work: Path) -> dict:
     import numpy as np
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -163,7 +196,7 @@ def image_run(limit: int) -> dict:
     size = 64
     run = tk.finetune("mobilenet-v2", pick(pool[:limit]), pick(pool[limit:limit + 1000]), task="image-classification",
                       image_size=size, lr=2e-3, epochs=1, batch_size=64, progress=False, callbacks=[logs],
-                      output=str(Path(tempfile.mkdtemp(prefix="tk-efficiency-")) / "run"), overwrite=True)
+                      output=str(work / "run"), overwrite=True)
     from transferkit.vision.backbones import create_backbone
 
     net = create_backbone("mobilenet-v2", pretrained=False, num_classes=10)
@@ -179,11 +212,12 @@ def image_run(limit: int) -> dict:
 
 
 def one(name: str, scale: float) -> dict:
-    if name == "fashion-mobilenet-v2":
-        return image_run(int(5000 * scale))
-    model, limit = {"sst2-minilm-l6": ("minilm-l6", 4000), "conll-minilm-l6": ("minilm-l6", 2000),
-                    "sst2-mpnet-base": ("mpnet-base", 1000)}[name]
-    return text_run(name, model, int(limit * scale))
+    with tempfile.TemporaryDirectory(prefix="tk-efficiency-") as work:
+        if name == "fashion-mobilenet-v2":
+            return image_run(int(5000 * scale), Path(work))
+        model, limit = {"sst2-minilm-l6": ("minilm-l6", 4000), "conll-minilm-l6": ("minilm-l6", 2000),
+                        "sst2-mpnet-base": ("mpnet-base", 1000)}[name]
+        return text_run(name, model, int(limit * scale), Path(work))
 
 
 def main() -> None:
@@ -211,7 +245,9 @@ def main() -> None:
                                                                    dtype), 1)
             row["fraction_of_shape_peak"] = round(row["useful_gflops"] / row["ffn_gemm_gflops_at_batch_shape"], 3)
         print(name, row, flush=True)
-    save(args.name, {"peak_gflops": peak, "runs": runs,
+    profile = in_child(step_profile)
+    print("profile", profile, flush=True)
+    save(args.name, {"peak_gflops": peak, "runs": runs, "minilm_l6_step_profile": profile,
                      "goal": "fraction_of_peak >= 0.5 for the transformer runs at default settings"})
 
 
