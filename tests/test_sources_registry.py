@@ -17,6 +17,8 @@ EXPECTED = {
     "mobilenet-v2": ("image-backbone", 3_504_872),
     "efficientnet-lite0": ("image-backbone", 4_652_008),
     "efficientnet-lite2": ("image-backbone", 6_092_072),
+    "whisper-tiny-en": ("speech-seq2seq", 37_760_256),
+    "whisper-base": ("speech-seq2seq", 72_593_920),
 }
 
 
@@ -57,6 +59,8 @@ def test_spec_validation_catches_catalog_typos():
         ModelSpec(family="text", inputs=TextInput("t", 8), **kwargs)
     with pytest.raises(ValueError, match="ImageInput"):
         ModelSpec(family="image-backbone", inputs=TextInput("t", 8), **kwargs)
+    with pytest.raises(ValueError, match="AudioInput"):
+        ModelSpec(family="speech-seq2seq", inputs=TextInput("t", 8), **kwargs)
 
 
 def test_duplicate_registration_is_refused():

@@ -66,6 +66,15 @@ def _network(name: str, seq_len: int):
 
     config = AutoConfig.from_pretrained(resolve_model(name).path)
     model = AutoModel.from_config(config).eval()
+    if family == "speech-seq2seq":  # one encoder window (30 s of log-mel frames) and a short prefix of text
+        frames = 2 * int(getattr(config, "max_source_positions", 1500))
+        bins, prefix = int(getattr(config, "num_mel_bins", 80)), min(seq_len, 32)
+
+        def make_audio(n: int) -> dict:
+            return {"input_features": torch.randn(n, bins, frames),
+                    "decoder_input_ids": torch.randint(5, int(config.vocab_size), (n, prefix))}
+
+        return (lambda inputs: model(**inputs)), model, make_audio, f"{frames // 100} s audio + {prefix} tokens"
     vocab = int(getattr(config, "vocab_size", 30000))
     length = min(seq_len, int(getattr(config, "max_position_embeddings", seq_len) or seq_len) - 2)
 

