@@ -22,7 +22,7 @@ LAYERS = [
     {"outputs"},
     {"engine"},
     {"strategies"},
-    {"text", "vision"},  # modalities
+    {"text", "vision", "audio"},  # modalities
     {"tasks"},
     {"runs"},
     {"methods"},

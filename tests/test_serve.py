@@ -198,6 +198,38 @@ def test_images_as_base64_and_multipart_and_bad_images(runs):
         assert post(port, {"inputs": ["a text"]}).status == 422
 
 
+def _wav(wave, rate: int = 16000, fmt: str = "WAV") -> bytes:
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, wave, rate, format=fmt)
+    return buffer.getvalue()
+
+
+def test_audio_as_base64_and_multipart_and_bad_audio(runs):
+    example, run = runs["audio-classification"]
+    predictor = load_run(run)
+    expected = predictor.predict(example.inputs)
+    with running(create_app(predictor, ServeOptions(max_audio_seconds=5))) as port:
+        assert request(port, "GET", "/info").json()["reads"] == "audio"
+        clips = [_wav(example.inputs[0], fmt="FLAC"), *(_wav(x) for x in example.inputs[1:])]
+        reply = post(port, {"inputs": [base64.b64encode(c).decode() for c in clips]})
+        assert reply.status == 200 and [r["label"] for r in reply.json()["predictions"]] == expected
+        boundary = "tkboundary"
+        body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{i}.wav\"\r\n"
+                        f"Content-Type: audio/wav\r\n\r\n".encode() + c + b"\r\n" for i, c in enumerate(clips))
+        body += f"--{boundary}--\r\n".encode()
+        upload = request(port, "POST", "/predict", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert upload.status == 200 and [r["label"] for r in upload.json()["predictions"]] == expected
+        # another rate: the server hands (wave, rate) to the task, which resamples
+        assert post(port, {"inputs": [base64.b64encode(_wav(example.inputs[0][::2], 8000)).decode()]}).status == 200
+        reply = post(port, {"inputs": [base64.b64encode(b"RIFF but not audio").decode()]})
+        assert reply.status == 422 and "not audio" in reply.json()["error"]
+        reply = post(port, {"inputs": [base64.b64encode(_wav(np.zeros(16000 * 6, np.float32))).decode()]})
+        assert reply.status == 413 and "at most 5 s" in reply.json()["error"]
+        assert post(port, {"inputs": [base64.b64encode(_wav(np.zeros(0, np.float32))).decode()]}).status == 422
+
+
 def test_entities_with_character_spans(runs):
     _, run = runs["token-classification"]
     predictor = load_run(run)

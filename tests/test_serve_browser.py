@@ -99,6 +99,24 @@ def test_page_classifies_an_uploaded_image(browser, tiny_runs, tmp_path):
         assert label.text == expected
 
 
+def test_page_classifies_an_uploaded_clip(browser, tiny_runs, tmp_path):
+    import soundfile
+
+    example, run = tiny_runs["audio-classification"]
+    predictor = load_run(run)
+    path = tmp_path / "clip.wav"
+    soundfile.write(str(path), example.inputs[0], 16000)
+    expected = predictor.predict([example.inputs[0]])[0]
+    with running(create_app(predictor)) as port:
+        _open(browser, port)
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "file-label").text == "Audio file")
+        assert browser.find_element(By.ID, "file").get_attribute("accept") == "audio/*"
+        browser.find_element(By.ID, "file").send_keys(str(path))
+        browser.find_element(By.ID, "predict").click()
+        label = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "label")))
+        assert label.text == expected
+
+
 def test_page_asks_for_the_key_when_the_server_has_one(browser, tiny_runs):
     _, run = tiny_runs["text-classification"]
     predictor = load_run(run)
@@ -113,7 +131,8 @@ def test_page_asks_for_the_key_when_the_server_has_one(browser, tiny_runs):
         assert label.text == predictor.predict(["a great and lovely film"])[0]
 
 
-@pytest.mark.parametrize("name", ["text-classification", "image-classification", "token-classification"])
+@pytest.mark.parametrize("name", ["text-classification", "image-classification", "token-classification",
+                                  "audio-classification"])
 def test_run_report_renders_offline(browser, tiny_runs, name, tmp_path):
     """The report is a file: it opens without a server, every embedded figure decodes, the tables show."""
     import json

@@ -23,6 +23,8 @@ def serve(
     max_queue: int = typer.Option(256, "--max-queue", min=1, help="Requests waiting before 503 (Retry-After)."),
     max_body_mb: float = typer.Option(2.0, "--max-body-mb", min=0.001, help="Largest request body (413 above)."),
     max_inputs: int = typer.Option(64, "--max-inputs", min=1, help="Most inputs in one request (422 above)."),
+    max_audio_seconds: float = typer.Option(600.0, "--max-audio-seconds", min=0.1,
+                                            help="Audio runs: longest clip accepted (413 above)."),
 ) -> None:
     """Serve a run: POST /predict, GET /health, /info, /metrics, and a page at /.
 
@@ -39,4 +41,5 @@ def serve(
     typer.echo(f"serving {run_dir} on http://{host}:{port} (Ctrl-C to stop)")
     run_server(run_dir, host, port, ServeOptions(api_key=api_key, max_batch_size=max_batch_size,
                                                  max_wait_ms=max_wait_ms, max_queue=max_queue,
-                                                 max_body_mb=max_body_mb, max_inputs=max_inputs))
+                                                 max_body_mb=max_body_mb, max_inputs=max_inputs,
+                                                 max_audio_seconds=max_audio_seconds))

@@ -13,6 +13,7 @@ from .columns import LABEL_COLUMNS, find_column
 from .datasets import (
                        DATASETS,
                        KINDS,
+                       LABELLED_AUDIO,
                        LABELLED_IMAGES,
                        LABELLED_TEXTS,
                        TAGGED_TOKENS,
@@ -38,4 +39,5 @@ __all__ = [
     "DEFAULT_SEED", "DEFAULT_FRACTIONS",
     "DATASETS", "DatasetSpec", "Resolved", "register_dataset", "list_datasets", "dataset_info", "pull_dataset",
     "get_dataset", "resolve", "table_splits", "KINDS", "LABELLED_TEXTS", "TAGGED_TOKENS", "LABELLED_IMAGES",
+    "LABELLED_AUDIO",
 ]

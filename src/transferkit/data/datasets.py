@@ -32,7 +32,8 @@ from .tables import missing_file
 LABELLED_TEXTS = "labelled-texts"  # a table: a text column and a label column
 TAGGED_TOKENS = "tagged-tokens"  # CoNLL or JSON lines: words and one tag per word
 LABELLED_IMAGES = "labelled-images"  # image files, tables of paths or IDX arrays, with labels
-KINDS = (LABELLED_TEXTS, TAGGED_TOKENS, LABELLED_IMAGES)
+LABELLED_AUDIO = "labelled-audio"  # audio files (a folder per class or a table of paths), with labels
+KINDS = (LABELLED_TEXTS, TAGGED_TOKENS, LABELLED_IMAGES, LABELLED_AUDIO)
 
 
 @dataclass(frozen=True)

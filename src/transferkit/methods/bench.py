@@ -75,6 +75,12 @@ def _network(name: str, seq_len: int):
                     "decoder_input_ids": torch.randint(5, int(config.vocab_size), (n, prefix))}
 
         return (lambda inputs: model(**inputs)), model, make_audio, f"{frames // 100} s audio + {prefix} tokens"
+    if family == "audio-encoder":  # ten seconds of 16 kHz audio
+
+        def make_wave(n: int) -> dict:
+            return {"input_values": torch.randn(n, 160_000)}
+
+        return (lambda inputs: model(**inputs)), model, make_wave, "10 s audio"
     vocab = int(getattr(config, "vocab_size", 30000))
     length = min(seq_len, int(getattr(config, "max_position_embeddings", seq_len) or seq_len) - 2)
 

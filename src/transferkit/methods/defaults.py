@@ -32,7 +32,8 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "image-backbone": {"lr": 2e-3, "schedule": "cosine", "batch_size": 64},
 }
 FAMILY_NAMES = {"image-backbone": "image backbones (CNNs with batch norm)", "text-encoder": "text encoders",
-                "text-decoder": "text decoders"}
+                "text-decoder": "text decoders", "speech-seq2seq": "speech encoder-decoders (Whisper)",
+                "audio-encoder": "speech encoders (Wav2Vec2, HuBERT, ...)"}
 
 # Small data: train at least this many optimizer steps when --epochs is not given, in at most
 # MAX_EPOCHS epochs (500 examples at batch 32: 16 steps an epoch -> 10 epochs instead of 3).

@@ -41,6 +41,7 @@ class ServeOptions:
     max_body_mb: float = 2.0
     max_inputs: int = 64
     max_pixels: int = 20_000_000  # ~ a 5,000 x 4,000 photo; larger decodes are refused (413)
+    max_audio_seconds: float = 600.0  # longer uploads are refused (413) before they are resampled
 
 
 class ClientError(Exception):
@@ -60,6 +61,7 @@ def create_app(predictor, options: ServeOptions | None = None):
                       max_wait_s=options.max_wait_ms / 1000, max_queue=options.max_queue)
     metrics = Metrics()
     reads_text = getattr(predictor.task, "reads_text", True)
+    reads = getattr(predictor.task, "input_kind", "text" if reads_text else "image")
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -84,7 +86,7 @@ def create_app(predictor, options: ServeOptions | None = None):
 
     @app.get("/info")
     async def info():
-        return _info(predictor, options, reads_text, batcher)
+        return _info(predictor, options, reads, batcher)
 
     @app.get("/metrics")
     async def prometheus():
@@ -99,7 +101,7 @@ def create_app(predictor, options: ServeOptions | None = None):
     @app.post("/predict")
     async def predict(request: Request):
         try:
-            inputs = await _read_inputs(request, reads_text, options)
+            inputs = await _read_inputs(request, reads, options)
         except ClientError as e:
             return error(e.status, str(e))
         try:
@@ -118,7 +120,9 @@ def _clean(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in POSITION_KEYS} for r in records]
 
 
-async def _read_inputs(request, reads_text: bool, options: ServeOptions) -> list:
+async def _read_inputs(request, reads: str, options: ServeOptions) -> list:
+    reads_text = reads == "text"
+    decode = _audio if reads == "audio" else _image
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
         if reads_text:
@@ -128,7 +132,7 @@ async def _read_inputs(request, reads_text: bool, options: ServeOptions) -> list
         except Exception as e:  # noqa: BLE001 - the multipart parser's errors are the client's
             raise ClientError(422, f"unreadable multipart body ({str(e)[:120]})") from None
         files = [v for _, v in form.multi_items() if hasattr(v, "read")]
-        inputs = [_image(await f.read(), f"file {i + 1}", options) for i, f in enumerate(files)]
+        inputs = [decode(await f.read(), f"file {i + 1}", options) for i, f in enumerate(files)]
     else:
         body = await request.body()
         try:
@@ -141,9 +145,10 @@ async def _read_inputs(request, reads_text: bool, options: ServeOptions) -> list
         if isinstance(items, str):
             items = [items]
         if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
-            what = "texts" if reads_text else "base64-encoded images"
+            what = "texts" if reads_text else f"base64-encoded {_NOUNS[reads]}s"
             raise ClientError(422, f"\"inputs\" must be a list of strings ({what})")
-        inputs = items if reads_text else [_image(_b64(x, i), f"input {i + 1}", options) for i, x in enumerate(items)]
+        inputs = items if reads_text else [decode(_b64(x, i, reads), f"input {i + 1}", options)
+                                           for i, x in enumerate(items)]
     if not inputs:
         raise ClientError(422, "no inputs: send at least one")
     if len(inputs) > options.max_inputs:
@@ -155,13 +160,17 @@ async def _read_inputs(request, reads_text: bool, options: ServeOptions) -> list
     return inputs
 
 
-def _b64(text: str, i: int) -> bytes:
+_NOUNS = {"image": "image", "audio": "audio file"}
+
+
+def _b64(text: str, i: int, reads: str = "image") -> bytes:
     if text.startswith("data:") and "," in text:  # a data URL, as a browser's FileReader gives it
         text = text.split(",", 1)[1]
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ClientError(422, f"input {i + 1} is not base64 (send images as base64 strings)") from None
+        raise ClientError(422, f"input {i + 1} is not base64 (send {_NOUNS.get(reads, 'image')}s as base64 "
+                               "strings)") from None
 
 
 def _image(data: bytes, what: str, options: ServeOptions):
@@ -183,7 +192,26 @@ def _image(data: bytes, what: str, options: ServeOptions):
     return image
 
 
-def _info(predictor, options: ServeOptions, reads_text: bool, batcher: Batcher) -> dict:
+def _audio(data: bytes, what: str, options: ServeOptions):
+    """An uploaded clip as a (mono wave, sample rate) pair; the task resamples it."""
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as f:
+            if f.frames > options.max_audio_seconds * f.samplerate:
+                raise ClientError(413, f"{what}: {f.frames / f.samplerate:.0f} s of audio; at most "
+                                       f"{options.max_audio_seconds:g} s")
+            wave, rate = f.read(dtype="float32", always_2d=True), f.samplerate
+    except ClientError:
+        raise
+    except Exception:  # noqa: BLE001 - libsndfile raises many kinds for bytes that are not audio
+        raise ClientError(422, f"{what} is not audio soundfile can decode (WAV, FLAC, OGG, MP3)") from None
+    if not len(wave):
+        raise ClientError(422, f"{what} holds no audio (0 samples)")
+    return wave.mean(axis=1), int(rate)
+
+
+def _info(predictor, options: ServeOptions, reads: str, batcher: Batcher) -> dict:
     config = predictor.config or {}
     run_dir = Path(predictor.run_dir) if predictor.run_dir else None
     metrics = {}
@@ -195,8 +223,8 @@ def _info(predictor, options: ServeOptions, reads_text: bool, batcher: Batcher) 
     return {"task": predictor.task.name, "model": config.get("model"), "kind": config.get("kind"),
             "labels": predictor.label_names, "headline_metric": predictor.task.headline_metric, "metrics": metrics,
             "parameters": (config.get("run_info") or {}).get("parameters"),
-            "backend": "onnxruntime" if scorer == "OnnxScorer" else "pytorch", "reads": "text" if reads_text else
-            "images", "max_length": config.get("max_length"),
+            "backend": "onnxruntime" if scorer == "OnnxScorer" else "pytorch",
+            "reads": {"text": "text", "image": "images"}.get(reads, reads), "max_length": config.get("max_length"),
             "limits": {"max_inputs": options.max_inputs, "max_body_mb": options.max_body_mb,
                        "max_batch_size": options.max_batch_size, "max_wait_ms": options.max_wait_ms,
                        "max_queue": options.max_queue, "max_pixels": options.max_pixels},

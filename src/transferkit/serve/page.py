@@ -42,7 +42,7 @@ PAGE = """<!doctype html>
       <textarea id="text" placeholder="Type a sentence"></textarea>
     </div>
     <div id="image-input" hidden>
-      <label for="file">Image</label>
+      <label id="file-label" for="file">Image</label>
       <input id="file" type="file" accept="image/*">
       <img id="preview" alt="" hidden>
     </div>
@@ -75,6 +75,7 @@ async function loadInfo() {
     metric === undefined ? null : info.headline_metric + " " + (100 * metric).toFixed(1) + " (" + info.metrics.split + ")",
     info.labels.length + " labels"].filter(Boolean).join(" · ");
   $(info.reads === "text" ? "text-input" : "image-input").hidden = false;
+  if (info.reads === "audio") { $("file").accept = "audio/*"; $("file-label").textContent = "Audio file"; }
 }
 function showLabels(record) {
   const box = $("result");
@@ -107,7 +108,7 @@ function showEntities(record) {
 }
 async function imageInput() {
   const file = $("file").files[0];
-  if (!file) throw new Error("choose an image first");
+  if (!file) throw new Error(info.reads === "audio" ? "choose an audio file first" : "choose an image first");
   return await new Promise((resolve, reject) => {
     const reader = new FileReader();
     reader.onload = () => resolve(reader.result);
@@ -117,7 +118,7 @@ async function imageInput() {
 }
 $("file").addEventListener("change", () => {
   const file = $("file").files[0];
-  if (file) { $("preview").src = URL.createObjectURL(file); $("preview").hidden = false; }
+  if (file && info.reads !== "audio") { $("preview").src = URL.createObjectURL(file); $("preview").hidden = false; }
 });
 $("form").addEventListener("submit", async (event) => {
   event.preventDefault();

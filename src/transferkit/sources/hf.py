@@ -130,11 +130,14 @@ def check_local_folder(folder: Path) -> None:
                                "RoBERTa, DeBERTa, MPNet, ...)")
 # Speech encoder-decoders (audio in, text out): the "speech-seq2seq" family.
 SPEECH_SEQ2SEQ_MODEL_TYPES = {"whisper", "speech_to_text", "speech-encoder-decoder", "moonshine"}
+# Speech encoders over raw waves or spectrograms (audio in, frame states out): "audio-encoder".
+AUDIO_ENCODER_MODEL_TYPES = {"wav2vec2", "wav2vec2-bert", "wav2vec2-conformer", "hubert", "wavlm", "data2vec-audio",
+                             "unispeech", "unispeech-sat", "sew", "sew-d", "audio-spectrogram-transformer"}
 
 
 def detect_family(folder: Path) -> str:
     """'image-backbone' for known vision model types, 'speech-seq2seq' for speech encoder-decoders,
-    'text-decoder' for decoder-only language models, else 'text-encoder'."""
+    'audio-encoder' for speech encoders, 'text-decoder' for decoder-only language models, else 'text-encoder'."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -144,4 +147,6 @@ def detect_family(folder: Path) -> str:
         return "image-backbone"
     if model_type in SPEECH_SEQ2SEQ_MODEL_TYPES:
         return "speech-seq2seq"
+    if model_type in AUDIO_ENCODER_MODEL_TYPES:
+        return "audio-encoder"
     return "text-decoder" if model_type in DECODER_MODEL_TYPES else "text-encoder"

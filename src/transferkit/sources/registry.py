@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..errors import ModelSourceError
 from ..registry import Registry
 
-FAMILIES = ("text-encoder", "text-decoder", "image-backbone", "speech-seq2seq")
+FAMILIES = ("text-encoder", "text-decoder", "image-backbone", "speech-seq2seq", "audio-encoder")
 # How the stored files are meant to be loaded: a Hugging Face folder (config.json + safetensors,
 # AutoModel.from_pretrained works) or a bare state dict (model.safetensors, keys as upstream).
 FORMATS = ("transformers", "state-dict")
@@ -66,7 +66,7 @@ class AudioInput:
 
 
 _INPUT_KINDS = {"text": TextInput, "image": ImageInput, "audio": AudioInput}
-_FAMILY_INPUTS = {"image-backbone": ImageInput, "speech-seq2seq": AudioInput}
+_FAMILY_INPUTS = {"image-backbone": ImageInput, "speech-seq2seq": AudioInput, "audio-encoder": AudioInput}
 
 
 @dataclass(frozen=True)

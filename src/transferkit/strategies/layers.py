@@ -3,8 +3,8 @@
 Strategies that freeze or re-weight by depth (top-k, gradual unfreezing, layer-wise LR decay)
 need the same split, so it is computed here once, from parameter names. Hugging Face encoders
 name their blocks `<backbone>.encoder.layer.<i>.` (BERT, RoBERTa, DeBERTa), `.transformer.layer.<i>.`
-(DistilBERT) or `.layers.<i>.` (ModernBERT); everything outside the backbone (and BERT's pooler,
-which only the classification head uses) is the head.
+(DistilBERT) or `.layers.<i>.` (ModernBERT, Whisper, Wav2Vec2); everything outside the backbone
+(and BERT's pooler, which only the classification head uses) is the head.
 """
 
 from __future__ import annotations
@@ -35,9 +35,16 @@ class LayerGroups:
         return [self.head, *reversed(self.layers), self.embeddings]
 
 
+# Below the first block of a speech encoder: Whisper's convolutions, Wav2Vec2's feature encoder.
+_EMBEDDING_PARTS = ("embed", "conv1.", "conv2.", "feature_extractor.", "feature_projection.")
+
+
 def _backbone_prefix(model: nn.Module) -> str:
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(inner, "base_model_prefix", "") or ""
+    prefix = getattr(inner, "base_model_prefix", "") or ""
+    if prefix and not hasattr(inner, prefix) and hasattr(inner, "encoder"):
+        return "encoder"  # a head over an encoder alone (WhisperForAudioClassification keeps `encoder`, not `model`)
+    return prefix
 
 
 def layer_groups(model: nn.Module) -> LayerGroups:
@@ -56,7 +63,7 @@ def layer_groups(model: nn.Module) -> LayerGroups:
             groups.head.append(name)
         elif match:
             by_index.setdefault(int(match.group(1)), []).append(name)
-        elif "embed" in inner:
+        elif any(part in inner for part in _EMBEDDING_PARTS):
             groups.embeddings.append(name)
         else:
             top_extras.append(name)  # e.g. a final norm after the last block

@@ -43,7 +43,10 @@ def head_modules(model) -> tuple[list[str], list[str]]:
     embeddings that saving ties back, so its own parameters (the decoder bias) train in place
     and its sub-modules (the MLM transform) are kept as copies."""
     prefix = getattr(model, "base_model_prefix", "")
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    try:
+        embeddings = model.get_input_embeddings()
+    except (AttributeError, NotImplementedError):  # speech encoders read waves or spectrograms: no embedding table
+        embeddings = None
     tied = {id(p) for p in embeddings.parameters()} if embeddings is not None else set()
 
     def holds_tied(path: str) -> bool:
@@ -61,6 +64,20 @@ def head_modules(model) -> tuple[list[str], list[str]]:
         elif module not in modules:
             modules.append(module)
     return modules, direct
+
+
+def default_targets(model) -> list[str] | None:
+    """None where peft knows the architecture; else the attention's query and value projections
+    by their common names (Whisper's and Wav2Vec2's q_proj/v_proj, which peft has no entry for)."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as KNOWN
+
+    if getattr(model.config, "model_type", None) in KNOWN:
+        return None
+    leaves = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    for names in (["q_proj", "v_proj"], ["query", "value"]):
+        if set(names) <= leaves:
+            return names
+    return None
 
 
 @STRATEGIES.register("lora")
@@ -84,7 +101,7 @@ class LoRA(Strategy):
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.lora_target_modules,  # None: peft's default for the architecture
+            target_modules=cfg.lora_target_modules or default_targets(model),
         )
         with warnings.catch_warnings():
             # peft still calls transformers' deprecated is_gradient_checkpointing: not the user's concern

@@ -18,6 +18,7 @@ from .base import Task, TaskExample
 TASKS: Registry[type[Task]] = Registry("task", builtins=(f"{__name__}.text_classification",
                                                          f"{__name__}.token_classification",
                                                          f"{__name__}.image_classification",
+                                                         f"{__name__}.audio_classification",
                                                          f"{__name__}.language_modeling"))
 
 

@@ -53,6 +53,7 @@ class Task:
     headline_metric: str = "loss"  # the one number reports and comparisons lead with
     prediction_suffix = ".predictions.csv"  # default file name of `predict --input DATA`: DATA + suffix
     reads_text = True  # `predict --text` makes sense (False for images)
+    input_kind = "text"  # what one input is: "text", "image" or "audio" (how a server decodes a request)
     has_labels = True  # trains on labels (False: pretraining on unlabelled text)
     # Training settings this task works best with where the user gave none, per model family
     # (key None: any family); chosen by measurement (benchmarks/defaults.py, methods/defaults.py).

@@ -86,6 +86,7 @@ class ImageClassification(Classification):
     TrainOptions = ImageTraining
     student_inherits = ("image_size", "hflip")
     reads_text = False
+    input_kind = "image"
 
     def check_config(self) -> None:
         super().check_config()

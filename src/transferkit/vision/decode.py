@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.labels import warn
+from ..data.files import decode_each
 from ..errors import DataError
-from .images import ImageExamples
+from .images import IMAGES, ImageExamples
 
 
 @dataclass
@@ -87,27 +87,12 @@ def fit_square(img, size: int, interpolation: str = "bilinear") -> np.ndarray:
 def decode(examples: ImageExamples, size: int, interpolation: str = "bilinear", bad_images: str = "skip") -> DecodedImages:
     """Every image as a `size` square; unreadable ones skipped (one warning with the count) or an error."""
     _pil()  # a missing Pillow is an install problem, not a thousand unreadable images
-    names = examples.names
-    kept, arrays, failures = [], [], []
-    for i, item in enumerate(examples.items):
-        try:
-            arrays.append(fit_square(to_pil(item), size, interpolation))
-            kept.append(i)
-        except Exception as e:  # noqa: BLE001 - any decoder failure (PIL raises many kinds) is a bad image
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            if bad_images == "error":
-                raise DataError(f"{names[i]}: cannot read this image ({reason}); fix or remove it, "
-                                "or pass --bad-images skip") from None
-            failures.append((names[i], reason))
-    if failures:
-        first, reason = failures[0]
-        if not kept:
-            raise DataError(f"{examples.source}: none of its {len(failures)} images can be read (first: {first}: {reason})")
-        warn(f"{examples.source}: skipped {len(failures)} unreadable image(s) of {len(examples)} "
-             f"(first: {first}: {reason})")
+    kept, arrays = decode_each(examples, lambda item: fit_square(to_pil(item), size, interpolation), IMAGES,
+                               bad_images, "--bad-images")
     channels = max(a.shape[-1] for a in arrays)
     pixels = np.empty((len(arrays), size, size, channels), dtype=np.uint8)
     for j, a in enumerate(arrays):
         pixels[j] = a  # grayscale broadcasts to 3 channels when the set mixes both
     labels = None if examples.labels is None else examples.labels[np.asarray(kept, dtype=np.int64)]
+    names = examples.names
     return DecodedImages(pixels, labels, [names[i] for i in kept])
