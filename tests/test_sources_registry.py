@@ -17,6 +17,7 @@ EXPECTED = {
     "mobilenet-v2": ("image-backbone", 3_504_872),
     "efficientnet-lite0": ("image-backbone", 4_652_008),
     "efficientnet-lite2": ("image-backbone", 6_092_072),
+    "vgg-16-mri": ("image-backbone", 14_714_688),
     "whisper-tiny-en": ("speech-seq2seq", 37_760_256),
     "whisper-base": ("speech-seq2seq", 72_593_920),
 }

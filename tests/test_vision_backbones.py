@@ -137,3 +137,59 @@ def test_timm_models_are_optional():
         assert model(torch.rand(1, 3, 32, 32)).shape == (1, 3)
     with pytest.raises(ModelSourceError, match="unknown image backbone"):
         create_backbone("resnet-9000")
+
+
+# torchvision's parameter counts (its documentation's model tables): the architectures match exactly.
+TORCHVISION_PARAMS = {"resnet-18": 11_689_512, "resnet-34": 21_797_672, "resnet-50": 25_557_032,
+                      "vgg-16": 138_357_544, "vgg-16-bn": 138_365_992}
+TORCHVISION_KEYS = {"resnet-18": ["conv1.weight", "bn1.running_mean", "layer2.0.downsample.0.weight", "fc.bias"],
+                    "resnet-50": ["layer1.0.conv3.weight", "layer1.0.downsample.1.num_batches_tracked",
+                                  "layer4.2.bn3.bias", "fc.weight"],
+                    "vgg-16": ["features.0.weight", "features.28.bias", "classifier.0.weight", "classifier.6.weight"],
+                    "vgg-16-bn": ["features.1.running_var", "features.40.weight", "features.41.bias",
+                                  "classifier.3.bias"]}
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
+def test_architectures_have_torchvisions_names_and_sizes(name, tmp_path):
+    """Saved with torchvision's names, a state dict (safetensors, or a .pth read weights_only) loads strictly."""
+    from safetensors.torch import save_file
+
+    model = create_backbone(name, pretrained=False)
+    assert sum(p.numel() for p in model.parameters()) == TORCHVISION_PARAMS[name]
+    state = model.state_dict()
+    assert set(TORCHVISION_KEYS.get(name, [])) <= set(state)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        reference = model(x)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "w.pth")  # a checkpoint
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    for file in ("w.pth", "w.safetensors"):
+        loaded = create_backbone(name, weights=tmp_path / file)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), reference)
+
+
+def test_a_weights_file_that_is_not_safe_or_does_not_fit_is_one_line(tmp_path):
+    import argparse
+
+    torch.save({"config": argparse.Namespace(a=1)}, tmp_path / "unsafe.pth")  # a pickle referencing a class
+    with pytest.raises(ModelSourceError, match="unsafe pickle refused"):
+        create_backbone("resnet-18", weights=tmp_path / "unsafe.pth")
+    torch.save(create_backbone("resnet-18", pretrained=False).state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(ModelSourceError, match="weights do not fit resnet-34"):
+        create_backbone("resnet-34", weights=tmp_path / "r18.pth")
+    with pytest.raises(ModelSourceError, match="no pretrained weights ship for it; pass --no-pretrained"):
+        create_backbone("vgg-16")
+
+
+@pytest.mark.parametrize("name", list_backbones())
+def test_multi_scale_maps_at_strides_8_16_32(name):
+    model = create_backbone(name, pretrained=False)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        maps = model.forward_maps(x)
+        final = model.forward_map(x)
+    assert [m.shape[-1] for m in maps] == [8, 4, 2] and [m.shape[1] for m in maps] == model.map_channels()
+    torch.testing.assert_close(maps[-1], final)  # the deepest stride-32 map is the one the head pools
+    assert maps[0].shape[1] <= maps[2].shape[1]  # VGG: conv4_3 (512) at stride 8, as SSD uses it

@@ -113,3 +113,25 @@ def test_progressive_resizing_grows_the_training_crop_each_epoch():
         sizes.append(task.collate(data, [0, 1], rng=np.random.default_rng(epoch))["pixel_values"].shape[-1])
         assert task.collate(data, [0, 1])["pixel_values"].shape[-1] == 64  # evaluation: always the full size
     assert sizes == [32, 48, 64]
+
+
+def test_an_architecture_without_packaged_weights_trains_from_a_file_or_from_scratch(folder, tmp_path):
+    """resnet-18 has no packaged weights: a torchvision-named state dict (--weights) or --no-pretrained;
+    neither is one line saying so."""
+    import torch
+
+    from transferkit.errors import ModelSourceError
+    from transferkit.vision import create_backbone
+
+    start = create_backbone("resnet-18", pretrained=False)
+    torch.save(start.state_dict(), tmp_path / "r18.pth")
+    run = finetune("resnet-18", str(folder), output=tmp_path / "from-file", weights=str(tmp_path / "r18.pth"),
+                   max_steps=1, lr=1e-12, image_size=32, precision="fp32", progress=False)
+    assert run.config.task == "image-classification"  # the family of an architecture name, without a registry entry
+    trained = load_run(tmp_path / "from-file").model
+    # one step at lr 1e-12: the convolutions are still the file's
+    torch.testing.assert_close(trained.conv1.weight, start.conv1.weight)
+    finetune("resnet-18", str(folder), output=tmp_path / "scratch", pretrained=False, max_steps=1, image_size=32,
+             progress=False)
+    with pytest.raises(ModelSourceError, match="resnet-18: no pretrained weights ship for it"):
+        finetune("resnet-18", str(folder), output=tmp_path / "none", max_steps=1, progress=False)

@@ -103,22 +103,32 @@ ProbeConfig = compose(
     doc="The resolved settings of one probe (saved as RUN_DIR/config.json).", module=__name__)
 
 
+def model_family(ref) -> str | None:
+    """`sources.family_of`, knowing also the image architectures that have no registry entry
+    (resnet-50, vgg-16: trained from random init or the user's weights file)."""
+    from ..sources import family_of, is_registered
+    from ..vision.backbones import list_backbones
+
+    if ref is not None and not is_registered(str(ref)) and str(ref) in list_backbones():
+        return "image-backbone"
+    return family_of(ref)
+
+
 def resolve_task(cfg) -> str:
     """The configured task, else the default task of the model's family (recorded in cfg)."""
-    from ..sources import family_of
     from ..tasks import task_for_family
 
     if cfg.task is None:
-        cfg.task = task_for_family(family_of(cfg.model))
+        cfg.task = task_for_family(model_family(cfg.model))
     return cfg.task
 
 
 def check_family(model: str, task) -> None:
     """A task given a model of a family it cannot adapt (a text task and an image backbone) is
     refused before anything is loaded, naming models that fit."""
-    from ..sources import family_of, list_models
+    from ..sources import list_models
 
-    family = family_of(model)
+    family = model_family(model)
     if family is not None and task.families and family not in task.families:
         fitting = [spec.name for spec in list_models() if spec.family in task.families]
         article = "an" if family[0] in "aeiou" else "a"

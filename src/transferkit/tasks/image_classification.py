@@ -58,6 +58,8 @@ class ImageData(LabelColumn):
 class ImageTraining(ClassWeights):
     pretrained: bool = Field(True, description="Images: start from the pretrained weights (--no-pretrained: random "
                                                "init).")
+    weights: str | None = Field(None, description="Images: a state-dict file (safetensors, or .pth read with "
+                                                  "weights_only) with the backbone's torchvision names, to start from.")
     image_augment: bool = Field(True, description="Images: augment training batches (crop, flip, colour, ...).")
     crop_scale: float = Field(0.35, gt=0, le=1, description="Images: smallest random-resized-crop area (1: no crop).")
     hflip: bool = Field(True, description="Images: random horizontal flips (turn off for digits or text).")
@@ -153,14 +155,16 @@ class ImageClassification(Classification):
 
     # ---------------------------------------------------------------- model
 
-    def _backbone(self, model: str, pretrained: bool, num_classes: int, drop_rate):
+    def _backbone(self, model: str, pretrained: bool, num_classes: int, drop_rate, weights: str | None = None):
         from ..vision.backbone import TIMM_PREFIX
         from ..vision.backbones import BACKBONES, backbone_name_of_folder, create_backbone
 
         if model.startswith(TIMM_PREFIX):
             return create_backbone(model, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate)
-        if model in BACKBONES and not pretrained:  # a random init needs no weights
-            return create_backbone(model, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
+        if model in BACKBONES and (weights or not pretrained or BACKBONES.get(model).weights is None):
+            # a random init or the user's file needs no registry entry; no entry and neither: say what to do
+            return create_backbone(model, pretrained=bool(weights) or pretrained, weights=weights,
+                                   num_classes=num_classes, drop_rate=drop_rate)
         from ..sources import resolve_model
 
         try:
@@ -181,7 +185,7 @@ class ImageClassification(Classification):
         import torch
 
         cfg = self.config
-        network = self._backbone(str(model), cfg.pretrained, len(self.label_names), cfg.dropout)
+        network = self._backbone(str(model), cfg.pretrained, len(self.label_names), cfg.dropout, cfg.weights)
         network.reset_head(len(self.label_names))  # always a fresh head, even for 1000 classes
         network.input_spec = self.input_spec = network.input_spec.resized(cfg.image_size)
         self.class_weights = self.resolve_class_weights(data.train.labels)

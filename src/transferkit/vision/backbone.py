@@ -2,14 +2,16 @@
 
     model = create_backbone("mobilenet-v2")           # ImageBackbone, eval-ready, ImageNet head
     feats = model.forward_features(x)                 # [B, num_features], pooled
+    p3, p4, p5 = model.forward_maps(x)                # feature maps at strides 8, 16, 32
     logits = model(x)                                 # [B, num_classes]
     model.reset_head(10)                              # fresh nn.Linear(num_features, 10)
     for group in model.layer_groups(): ...            # stem, stages..., head conv, classifier
 
 A subclass builds its modules with the upstream parameter names (so the original state dict
-loads with strict=True) and implements `forward_map` (the unpooled final feature map) plus the
-`_head_path` attribute naming its classifier Linear; pooling, dropout, the head, `reset_head`
-and the config live here once.
+loads with strict=True) and implements `steps` (its convolutional body as callables in order)
+plus the `_head_path` attribute naming its classifier Linear; the final map, the multi-scale
+maps (`forward_maps`, strides 8/16/32), pooling, dropout, the head, `reset_head` and the config
+live here once.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ class ImageBackbone(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
 
     # -- what subclasses provide -------------------------------------------------------------------
-    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] normalised images -> [B, num_features, h, w] final feature map."""
+    def steps(self) -> list:
+        """The convolutional body as callables applied in order (stem, blocks or stages, final conv)."""
         raise NotImplementedError
 
     def _groups(self) -> list[LayerGroup]:
@@ -66,6 +68,36 @@ class ImageBackbone(nn.Module):
         raise NotImplementedError
 
     # -- the uniform interface ---------------------------------------------------------------------
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] normalised images -> the final (stride-32) feature map."""
+        for step in self.steps():
+            x = step(x)
+        return x
+
+    def forward_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps at strides 8, 16 and 32 (the deepest of each), what dense tasks (segmentation,
+        detection) build on. The input's sides should be multiples of 32."""
+        side, found = x.shape[-1], {}
+        for step in self.steps():
+            x = step(x)
+            found[max(1, round(side / x.shape[-1]))] = x
+        missing = [s for s in (8, 16, 32) if s not in found]
+        if missing:
+            raise ValueError(f"{self.name}: a {side} px input gives no feature map at stride {missing[0]}; use a "
+                             "multiple of 32 px")
+        return [found[s] for s in (8, 16, 32)]
+
+    def map_channels(self) -> list[int]:
+        """Channels of the `forward_maps` outputs (from one small forward pass, cached)."""
+        if getattr(self, "_map_channels", None) is None:
+            was_training = self.training
+            with torch.no_grad():
+                self.eval()
+                maps = self.forward_maps(torch.zeros(1, 3, 64, 64, device=next(self.parameters()).device))
+            self.train(was_training)
+            self._map_channels = [int(m.shape[1]) for m in maps]
+        return self._map_channels
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] -> pooled features [B, num_features] (what a linear probe or a new head sees)."""
         return torch.flatten(self.pool(self.forward_map(x)), 1)

@@ -34,7 +34,9 @@ def _unknown(name: str, names: list[str]) -> ModelSourceError:
 
 
 BACKBONES: Registry[BackboneEntry] = Registry("image backbone", builtins=(f"{__package__}.mobilenet",
-                                                                          f"{__package__}.efficientnet"),
+                                                                          f"{__package__}.efficientnet",
+                                                                          f"{__package__}.resnet",
+                                                                          f"{__package__}.vgg"),
                                               unknown=_unknown)
 
 
@@ -75,8 +77,9 @@ def registry_input_spec(weights: str) -> InputSpec:
 
 def create_backbone(name: str, *, pretrained: bool = True, num_classes: int | None = None,
                     drop_rate: float | None = None, weights: str | Path | None = None) -> ImageBackbone:
-    """A backbone in eval mode. `weights`: a safetensors file or a folder holding model.safetensors
-    (default: the registry entry's, pulled if needed); pretrained=False keeps the random init."""
+    """A backbone in eval mode. `weights`: a safetensors or PyTorch state-dict file (torchvision
+    names), or a folder holding model.safetensors (default: the registry entry's, pulled if
+    needed); pretrained=False keeps the random init."""
     if name.startswith(TIMM_PREFIX):
         from .timm import TimmBackbone
 
@@ -96,31 +99,53 @@ def create_backbone(name: str, *, pretrained: bool = True, num_classes: int | No
 
 def _registry_folder(entry: BackboneEntry) -> Path:
     if entry.weights is None:
-        raise ModelSourceError(f"{entry.name}: no pretrained weights are registered; pass pretrained=False")
+        raise ModelSourceError(f"{entry.name}: no pretrained weights ship for it; pass --no-pretrained "
+                               "(pretrained=False) to train from random init, or --weights FILE (a torchvision state "
+                               "dict)")
     from ..sources import resolve_model
 
     return Path(resolve_model(entry.weights).path)
 
 
-def load_weights(model: ImageBackbone, path: Path) -> None:
-    """Load a safetensors state dict strictly, resizing the head first if its class count differs."""
+PICKLED_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+
+
+def read_state_dict(path: Path) -> dict:
+    """A state dict from safetensors, or from a PyTorch file read with weights_only=True (tensors and
+    plain containers only: a pickle that references code is refused; checkpoints unwrapped)."""
     from safetensors.torch import load_file
+
+    from ..sources.catalog import load_torch_state_dict
 
     if not path.is_file():
         raise ModelSourceError(f"{path}: no such weights file")
+    if path.suffix.lower() in PICKLED_SUFFIXES:
+        return load_torch_state_dict(path)
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
         raise ModelSourceError(f"{path}: the weights file is damaged or incomplete ({str(e).splitlines()[0][:120]}); "
                                "pull or copy it again") from None
+
+
+def load_weights(model: ImageBackbone, path: Path) -> None:
+    """Load a state dict strictly (torchvision names), resizing the head first if its class count differs."""
+    state = read_state_dict(Path(path))
     head_weight = state.get(model._head_path + ".weight")
     if head_weight is not None and head_weight.shape[0] != model.num_classes:
         model.reset_head(int(head_weight.shape[0]))
+    head = {f"{model._head_path}.weight", f"{model._head_path}.bias"}
     try:
-        model.load_state_dict(state, strict=True)
+        # A backbone-only file (no classifier: the head is replaced for every task anyway) loads
+        # everything else strictly.
+        missing, unexpected = model.load_state_dict(state, strict=bool(head & set(state)))
     except RuntimeError as e:
         first = str(e).strip().splitlines()[:2]
         raise ModelSourceError(f"{path}: weights do not fit {model.name} ({' '.join(first)[:300]})") from None
+    if unexpected or set(missing) - head:
+        names = sorted(unexpected or set(missing) - head)
+        raise ModelSourceError(f"{path}: weights do not fit {model.name} ({'unexpected' if unexpected else 'missing'} "
+                               f"keys {', '.join(names[:3])}{' ...' if len(names) > 3 else ''})")
 
 
 def backbone_name_of_folder(folder: Path) -> str | None:

@@ -109,11 +109,9 @@ class EfficientNetLite(ImageBackbone):
                 nn.init.uniform_(m.weight, -1 / math.sqrt(m.out_features), 1 / math.sqrt(m.out_features))
                 nn.init.zeros_(m.bias)
 
-    def forward_map(self, x):
-        x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
-            x = block(x)
-        return F.relu6(self._bn1(self._conv_head(x)))
+    def steps(self) -> list:
+        return [lambda x: F.relu6(self._bn0(self._conv_stem(x))), *self._blocks,
+                lambda x: F.relu6(self._bn1(self._conv_head(x)))]
 
     def _groups(self) -> list[LayerGroup]:
         groups = [LayerGroup("stem", group_of(self._conv_stem, self._bn0))]

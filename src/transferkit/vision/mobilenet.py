@@ -74,8 +74,8 @@ class MobileNetV2(ImageBackbone):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
 
-    def forward_map(self, x):
-        return self.features(x)
+    def steps(self) -> list:
+        return list(self.features)
 
     def _groups(self) -> list[LayerGroup]:
         groups, start = [LayerGroup("stem", self.features[0])], 1
