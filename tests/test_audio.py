@@ -177,3 +177,16 @@ def test_a_whisper_run_distils_into_a_smaller_whisper(tmp_path):
                   batch_size=8, lr=3e-3, precision="fp32", control=False, progress=False)
     assert run.config.max_seconds == 1.0  # inherited from the teacher's run
     assert load_run(tmp_path / "student").predict(validation[0]) == run.predict(validation[0])
+
+
+def test_embed_writes_one_pooled_vector_per_clip(tmp_path):
+    from transferkit.methods.embed import write_embeddings
+
+    model = tiny_whisper(tmp_path / "tw")
+    waves, labels = tone_clips(6, 0)
+    folder = write_audio_folder(tmp_path / "clips", waves, labels)
+    (tmp_path / "clips" / "low" / "broken.wav").write_bytes(b"not audio")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        out = write_embeddings(model, folder, tmp_path / "e.npz")
+    saved = np.load(out)
+    assert saved["embeddings"].shape == (6, 16) and len(saved["rows"]) == 6 and np.isfinite(saved["embeddings"]).all()

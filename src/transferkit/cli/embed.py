@@ -14,7 +14,8 @@ from .options import DropInvalid, TextCol
 @app.command()
 def embed(
     model: str = typer.Option(..., "--model", "-m", help="Registry name, hf:org/name, or a local folder."),
-    data: str = typer.Option(..., "--data", "-d", help="CSV/TSV/JSONL/Parquet file or dataset name."),
+    data: str = typer.Option(..., "--data", "-d", help="CSV/TSV/JSONL/Parquet file or dataset name; for image or "
+                             "speech models a folder of files (or a table of paths)."),
     output: Path = typer.Option(..., "--output", "-o", help=".npy (file order), .npz or .parquet (keyed by row)."),
     pooling: str = typer.Option("mean", help="mean | cls"),
     max_length: int = typer.Option(256, "--max-length"),
@@ -24,7 +25,7 @@ def embed(
     drop_invalid: bool = DropInvalid,
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
-    """Pooled sentence embeddings of every row, batched by length."""
+    """Pooled embeddings of every row (texts batched by length; images and audio clips too)."""
     from ..methods.embed import write_embeddings
 
     write_embeddings(model, data, output, pooling=pooling, max_length=max_length, batch_size=batch_size,
