@@ -82,7 +82,8 @@ def test_one_interface_for_every_backbone(name):
     from transferkit.strategies.layers import layer_groups
 
     model = create_backbone(name, pretrained=False)
-    x = torch.rand(2, 3, 32, 32)
+    side = max(32, model.min_input_size)
+    x = torch.rand(2, 3, side, side)
     with torch.no_grad():
         feats = model.forward_features(x)
     assert feats.shape == (2, model.num_features)
@@ -141,13 +142,16 @@ def test_timm_models_are_optional():
 
 # torchvision's parameter counts (its documentation's model tables): the architectures match exactly.
 TORCHVISION_PARAMS = {"resnet-18": 11_689_512, "resnet-34": 21_797_672, "resnet-50": 25_557_032,
-                      "vgg-16": 138_357_544, "vgg-16-bn": 138_365_992}
+                      "vgg-16": 138_357_544, "vgg-16-bn": 138_365_992, "inception-v3": 27_161_264}
 TORCHVISION_KEYS = {"resnet-18": ["conv1.weight", "bn1.running_mean", "layer2.0.downsample.0.weight", "fc.bias"],
                     "resnet-50": ["layer1.0.conv3.weight", "layer1.0.downsample.1.num_batches_tracked",
                                   "layer4.2.bn3.bias", "fc.weight"],
                     "vgg-16": ["features.0.weight", "features.28.bias", "classifier.0.weight", "classifier.6.weight"],
                     "vgg-16-bn": ["features.1.running_var", "features.40.weight", "features.41.bias",
-                                  "classifier.3.bias"]}
+                                  "classifier.3.bias"],
+                    "inception-v3": ["Conv2d_1a_3x3.conv.weight", "Mixed_6e.branch7x7dbl_5.bn.running_var",
+                                     "Mixed_7c.branch3x3dbl_3b.conv.weight", "AuxLogits.conv1.conv.weight",
+                                     "AuxLogits.fc.bias", "fc.weight"]}
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
@@ -159,7 +163,8 @@ def test_architectures_have_torchvisions_names_and_sizes(name, tmp_path):
     assert sum(p.numel() for p in model.parameters()) == TORCHVISION_PARAMS[name]
     state = model.state_dict()
     assert set(TORCHVISION_KEYS.get(name, [])) <= set(state)
-    x = torch.rand(1, 3, 64, 64)
+    side = max(64, model.min_input_size)
+    x = torch.rand(1, 3, side, side)
     with torch.no_grad():
         reference = model(x)
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "w.pth")  # a checkpoint
@@ -186,10 +191,13 @@ def test_a_weights_file_that_is_not_safe_or_does_not_fit_is_one_line(tmp_path):
 @pytest.mark.parametrize("name", list_backbones())
 def test_multi_scale_maps_at_strides_8_16_32(name):
     model = create_backbone(name, pretrained=False)
-    x = torch.rand(2, 3, 64, 64)
+    side = 32 * -(-max(64, model.min_input_size) // 32)
+    x = torch.rand(2, 3, side, side)
     with torch.no_grad():
         maps = model.forward_maps(x)
         final = model.forward_map(x)
-    assert [m.shape[-1] for m in maps] == [8, 4, 2] and [m.shape[1] for m in maps] == model.map_channels()
+    sizes = [m.shape[-1] for m in maps]
+    assert sizes == [side // 8, side // 16, side // 32] if model.map_steps() is None else sizes == sorted(sizes)[::-1]
+    assert [m.shape[1] for m in maps] == model.map_channels()
     torch.testing.assert_close(maps[-1], final)  # the deepest stride-32 map is the one the head pools
     assert maps[0].shape[1] <= maps[2].shape[1]  # VGG: conv4_3 (512) at stride 8, as SSD uses it

@@ -135,3 +135,13 @@ def test_an_architecture_without_packaged_weights_trains_from_a_file_or_from_scr
              progress=False)
     with pytest.raises(ModelSourceError, match="resnet-18: no pretrained weights ship for it"):
         finetune("resnet-18", str(folder), output=tmp_path / "none", max_steps=1, progress=False)
+
+
+def test_small_images_are_raised_to_what_inception_reads(folder, tmp_path):
+    from transferkit.errors import ConfigError
+
+    run = finetune("inception-v3", str(folder), output=tmp_path / "inc", pretrained=False, max_steps=1, progress=False)
+    assert run.config.image_size == 96  # 24 px images: 2x would be 64, below Inception-v3's 75 px
+    with pytest.raises(ConfigError, match="inception-v3 reads images of at least 75 px; pass --image-size 96"):
+        finetune("inception-v3", str(folder), output=tmp_path / "inc64", pretrained=False, max_steps=1, image_size=64,
+                 progress=False)

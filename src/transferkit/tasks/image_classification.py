@@ -121,6 +121,7 @@ class ImageClassification(Classification):
         size = max(SMALLEST_IMAGE_SIZE, 32 * math.ceil(SMALL_IMAGE_SCALE * side / 32))
         if size >= FULL_SIZE:
             return {}  # large enough: the backbone's own size
+        self.chose_image_size = True  # build_model may still raise it to what the backbone reads
         return {"image_size": (size, f"the training images are {side} px: {SMALL_IMAGE_SCALE:g}x, rounded up to a "
                                      f"multiple of 32, instead of the backbone's {FULL_SIZE} px")}
 
@@ -188,6 +189,13 @@ class ImageClassification(Classification):
         network = self._backbone(str(model), cfg.pretrained, len(self.label_names), cfg.dropout, cfg.weights)
         network.reset_head(len(self.label_names))  # always a fresh head, even for 1000 classes
         network.input_spec = self.input_spec = network.input_spec.resized(cfg.image_size)
+        if self.input_spec.image_size < network.min_input_size:  # Inception-v3's unpadded convolutions
+            smallest = 32 * -(-network.min_input_size // 32)
+            if cfg.image_size is not None and not getattr(self, "chose_image_size", False):
+                raise ConfigError(f"invalid image_size: {model} reads images of at least {network.min_input_size} px; "
+                                  f"pass --image-size {smallest} or more")
+            cfg.image_size = smallest
+            network.input_spec = self.input_spec = network.input_spec.resized(smallest)
         self.class_weights = self.resolve_class_weights(data.train.labels)
         # channels_last: PyTorch's CPU kernels for depthwise/1x1 convs are several times faster in NHWC.
         return network.to(memory_format=torch.channels_last).train()

@@ -50,6 +50,7 @@ class ImageBackbone(nn.Module):
     input_spec: InputSpec
     _head_path: str  # dotted path of the classifier Linear, e.g. "classifier.1" or "_fc"
     _first_conv: str
+    min_input_size: int = 32  # smallest square input (px) the network reads
 
     def __init__(self, *, name: str, input_spec: InputSpec | None, drop_rate: float) -> None:
         super().__init__()
@@ -77,6 +78,14 @@ class ImageBackbone(nn.Module):
     def forward_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps at strides 8, 16 and 32 (the deepest of each), what dense tasks (segmentation,
         detection) build on. The input's sides should be multiples of 32."""
+        at = self.map_steps()
+        if at is not None:
+            maps = []
+            for i, step in enumerate(self.steps()):
+                x = step(x)
+                if i in at:
+                    maps.append(x)
+            return maps
         side, found = x.shape[-1], {}
         for step in self.steps():
             x = step(x)
@@ -87,13 +96,18 @@ class ImageBackbone(nn.Module):
                              "multiple of 32 px")
         return [found[s] for s in (8, 16, 32)]
 
+    def map_steps(self) -> list[int] | None:
+        """Indices into `steps()` after which `forward_maps` takes its three maps; None: by stride."""
+        return None
+
     def map_channels(self) -> list[int]:
         """Channels of the `forward_maps` outputs (from one small forward pass, cached)."""
         if getattr(self, "_map_channels", None) is None:
             was_training = self.training
             with torch.no_grad():
                 self.eval()
-                maps = self.forward_maps(torch.zeros(1, 3, 64, 64, device=next(self.parameters()).device))
+                side = max(64, self.min_input_size)
+                maps = self.forward_maps(torch.zeros(1, 3, side, side, device=next(self.parameters()).device))
             self.train(was_training)
             self._map_channels = [int(m.shape[1]) for m in maps]
         return self._map_channels

@@ -36,7 +36,8 @@ def _unknown(name: str, names: list[str]) -> ModelSourceError:
 BACKBONES: Registry[BackboneEntry] = Registry("image backbone", builtins=(f"{__package__}.mobilenet",
                                                                           f"{__package__}.efficientnet",
                                                                           f"{__package__}.resnet",
-                                                                          f"{__package__}.vgg"),
+                                                                          f"{__package__}.vgg",
+                                                                          f"{__package__}.inception"),
                                               unknown=_unknown)
 
 
