@@ -164,8 +164,8 @@ def test_early_stopping_metric_defaults_per_task_and_foreign_settings_are_refuse
     assert token.config.early_stopping_metric == "f1"
     with pytest.raises(ConfigError, match="invalid early_stopping_metric: 'weighted_precision'"):
         setup(FinetuneConfig(model=str(tiny_bert), task="token-classification", early_stopping_metric="weighted_precision"))
-    with pytest.raises(ConfigError, match="invalid class_weights: 'balanced' is a setting of task image-classification "
-                                          "or task text-classification"):
+    with pytest.raises(ConfigError, match="invalid class_weights: 'balanced' is a setting of task audio-classification "
+                                          "or task image-classification or task text-classification"):
         setup(FinetuneConfig(model=str(tiny_bert), task="token-classification", class_weights="balanced"))
     with pytest.raises(ConfigError, match="invalid tag_scheme: 'bioes' is a setting of task token-classification"):
         setup(FinetuneConfig(model=str(tiny_bert), task="text-classification", tag_scheme="bioes"))
