@@ -80,7 +80,8 @@ def test_window_follows_the_longest_clip_and_long_clips_are_flagged(tmp_path):
     loaded = load_run(tmp_path / "run")
     long_clip = np.zeros(16000 * 5, np.float32)
     assert loaded.task.truncated(None, loaded.task.encode(loaded.task.read_inputs([long_clip, waves[0]]))) == [True, False]
-    with pytest.raises(ConfigError, match="max_seconds: 5 s is longer than the 2 s this model reads"):
+    with pytest.raises(ConfigError, match="max_seconds: 5 s is longer than the 2 s this model reads; "
+                                          "pass --max-seconds 2 or less"):
         finetune(model, (waves, labels), output=tmp_path / "run5", max_steps=1, max_seconds=5, progress=False)
 
 

@@ -70,7 +70,7 @@ class AudioClassification(Classification):
             self.config.max_seconds = float(choose_window(examples.items, self.sample_rate, limit))
         elif self.config.max_seconds > limit:
             raise ConfigError(f"invalid max_seconds: {self.config.max_seconds:g} s is longer than the {limit} s this "
-                              "model reads; pass --max-seconds {limit} or less")
+                              f"model reads; pass --max-seconds {limit} or less")
 
     @property
     def extractor(self):
