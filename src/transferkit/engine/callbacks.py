@@ -126,7 +126,7 @@ class ProgressBar(Callback):
             self._progress = None
 
 
-MINIMIZED = ("loss", "perplexity")  # every other metric is better when higher
+MINIMIZED = ("loss", "perplexity", "wer", "cer")  # every other metric is better when higher
 
 
 class EarlyStopping:

@@ -114,12 +114,13 @@ def model_family(ref) -> str | None:
     return family_of(ref)
 
 
-def resolve_task(cfg) -> str:
-    """The configured task, else the default task of the model's family (recorded in cfg)."""
+def resolve_task(cfg, probe: bool = False) -> str:
+    """The configured task, else the default task of the model's family (with `probe`: among the
+    tasks that have a linear probe), recorded in cfg."""
     from ..tasks import task_for_family
 
     if cfg.task is None:
-        cfg.task = task_for_family(model_family(cfg.model))
+        cfg.task = task_for_family(model_family(cfg.model), has_probe if probe else lambda task: True)
     return cfg.task
 
 

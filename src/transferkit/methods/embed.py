@@ -48,9 +48,9 @@ def media_embeddings(model: str, data, batch_size: int = 64) -> tuple[np.ndarray
     """(rows, float32 [N, dim]) of images or clips, by the probe encoder of the model family's task;
     unreadable files are skipped (with the decoder's counted warning) and their rows left out."""
     from ..tasks import TASKS, task_for_family
-    from .config import ProbeConfig, model_family
+    from .config import ProbeConfig, has_probe, model_family
 
-    name = task_for_family(model_family(model))
+    name = task_for_family(model_family(model), has_probe)
     task = TASKS.get(name)(ProbeConfig.build({"model": model, "task": name, "batch_size": batch_size}))
     examples = task.read_inputs(data)
     encoder = task.feature_encoder(model)

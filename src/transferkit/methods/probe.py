@@ -168,7 +168,7 @@ def probe(model: str, train, validation=None, test=None, *, output: str | os.Pat
     cfg = ProbeConfig.build(given)
     if output is not None:
         check_output_dir(output, overwrite)  # fail before any work
-    runner = TASKS.get(resolve_task(cfg))(cfg)
+    runner = TASKS.get(resolve_task(cfg, probe=True))(cfg)
     check_family(model, runner)
     if "max_length" in runner.DataOptions.model_fields:
         cfg.max_length = max_length  # the probe's own default (256) differs from fine-tuning's

@@ -262,7 +262,9 @@ def tune(model: str | None = None, train=None, validation=None, test=None, outpu
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # TPE's `group`
-    maximize = metric_name != "loss"
+    from ..engine.callbacks import MINIMIZED
+
+    maximize = metric_name not in MINIMIZED
     study = optuna.create_study(
         storage=f"sqlite:///{work / STATE_FILE}", study_name="transferkit", load_if_exists=True,
         direction="maximize" if maximize else "minimize", pruner=_pruner(options.pruner),

@@ -1,5 +1,5 @@
 """The page at `/`: try a served model in a browser. One self-contained document (no CDN, works
-offline): reads /info, sends /predict, shows labels with probability bars or entities in the text."""
+offline): reads /info, sends /predict, shows labels with probability bars, entities in the text, or a transcript."""
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -92,6 +92,10 @@ function showLabels(record) {
   }
   if (record.truncated) box.append(el("p", {}, "The text was cut to the model's maximum length."));
 }
+function showTranscript(record) {
+  const line = el("p", {id: "transcript"}, record.text || "(nothing heard)");
+  $("result").append(line, el("p", {id: "confidence"}, "confidence " + (100 * record.confidence).toFixed(1) + " %"));
+}
 function showEntities(record) {
   const p = el("p", {id: "entities"});
   let at = 0;
@@ -132,7 +136,9 @@ $("form").addEventListener("submit", async (event) => {
     const doc = await response.json();
     if (!response.ok) throw new Error(doc.error || response.statusText);
     const record = doc.predictions[0];
-    if (record.entities !== undefined) showEntities(record); else showLabels(record);
+    if (record.entities !== undefined) showEntities(record);
+    else if (record.label === undefined && record.text !== undefined) showTranscript(record);
+    else showLabels(record);
   } catch (e) { $("error").textContent = e.message; }
 });
 loadInfo().catch((e) => { $("card").textContent = "cannot reach the server: " + e.message; });

@@ -4,7 +4,8 @@ Strategies that freeze or re-weight by depth (top-k, gradual unfreezing, layer-w
 need the same split, so it is computed here once, from parameter names. Hugging Face encoders
 name their blocks `<backbone>.encoder.layer.<i>.` (BERT, RoBERTa, DeBERTa), `.transformer.layer.<i>.`
 (DistilBERT) or `.layers.<i>.` (ModernBERT, Whisper, Wav2Vec2); everything outside the backbone
-(and BERT's pooler, which only the classification head uses) is the head.
+(and BERT's pooler, which only the classification head uses) is the head. An encoder-decoder's
+decoder blocks count above its encoder's.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def layer_groups(model: nn.Module) -> LayerGroups:
     groups = LayerGroups()
     by_index: dict[int, list[str]] = {}
     top_extras: list[str] = []
+    # An encoder-decoder (Whisper) stacks its decoder's blocks above the encoder's: depth runs
+    # from the audio in to the text out.
+    below_decoder = 1 + max((int(m.group(1)) for n, _ in model.named_parameters()
+                             if ".encoder." in n and (m := _LAYER_INDEX.search(n))), default=-1)
     for name, _ in model.named_parameters():
         inner = name.removeprefix(_PEFT_PREFIX)
         in_backbone = bool(prefix) and inner.startswith(prefix + ".")
@@ -62,7 +67,8 @@ def layer_groups(model: nn.Module) -> LayerGroups:
         if not in_backbone or ".pooler." in inner:
             groups.head.append(name)
         elif match:
-            by_index.setdefault(int(match.group(1)), []).append(name)
+            depth = int(match.group(1)) + (below_decoder if ".decoder." in inner else 0)
+            by_index.setdefault(depth, []).append(name)
         elif any(part in inner for part in _EMBEDDING_PARTS):
             groups.embeddings.append(name)
         else:

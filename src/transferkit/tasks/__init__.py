@@ -11,6 +11,8 @@ Importing this package loads no torch: heavy imports happen inside the methods.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..errors import ConfigError
 from ..registry import Registry
 from .base import Task, TaskExample
@@ -19,6 +21,7 @@ TASKS: Registry[type[Task]] = Registry("task", builtins=(f"{__name__}.text_class
                                                          f"{__name__}.token_classification",
                                                          f"{__name__}.image_classification",
                                                          f"{__name__}.audio_classification",
+                                                         f"{__name__}.speech_recognition",
                                                          f"{__name__}.language_modeling"))
 
 
@@ -26,14 +29,15 @@ def get_task(name: str) -> type[Task]:
     return TASKS.get(name)
 
 
-def task_for_family(family: str | None) -> str:
-    """The default task of a model family: the task that names it in `default_for`, else the first
-    registered task that adapts it (registration order depends on imports: not a contract)."""
+def task_for_family(family: str | None, accept: Callable[[type[Task]], bool] = lambda task: True) -> str:
+    """The default task of a model family among the tasks `accept` takes (e.g. those with a probe):
+    the task that names it in `default_for`, else the first registered task that adapts it
+    (registration order depends on imports: not a contract)."""
     for name, task in TASKS.items():
-        if family in task.default_for:
+        if family in task.default_for and accept(task):
             return name
     for name, task in TASKS.items():
-        if family in task.families:
+        if family in task.families and accept(task):
             return name
     raise ConfigError(f"invalid task: no task adapts {family or 'this kind of'} models; pass --task "
                       f"({', '.join(TASKS.names())})")

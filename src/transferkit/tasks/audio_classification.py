@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import Field
 
+from ..audio.options import AudioInput
 from ..data import LABELLED_AUDIO, LabelMap
 from ..errors import ConfigError
 from . import TASKS
@@ -25,15 +24,8 @@ from .base import TaskExample
 from .classification import Classification, ClassWeights, LabelColumn
 
 
-class AudioData(LabelColumn):
-    audio_column: str | None = Field(None, description="Audio: column of a table holding the audio file paths "
-                                                       "(detected when unset).")
-    bad_audio: Literal["skip", "error"] = Field("skip", description="Audio: skip unreadable or empty clips with a "
-                                                                    "warning, or stop.")
-    max_seconds: float | None = Field(None, gt=0, le=600, description="Audio: the window each clip is read through, "
-                                                                      "in seconds, rounded up to whole seconds; longer "
-                                                                      "clips are cut (default: the longest training "
-                                                                      "clip, at most the model's 30 s).")
+class AudioData(LabelColumn, AudioInput):
+    pass
 
 
 class AudioTraining(ClassWeights):

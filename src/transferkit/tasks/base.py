@@ -55,6 +55,7 @@ class Task:
     reads_text = True  # `predict --text` makes sense (False for images)
     input_kind = "text"  # what one input is: "text", "image" or "audio" (how a server decodes a request)
     has_labels = True  # trains on labels (False: pretraining on unlabelled text)
+    has_classes = True  # predicts among `label_names` (False: text out, as pretraining and speech recognition)
     # Training settings this task works best with where the user gave none, per model family
     # (key None: any family); chosen by measurement (benchmarks/defaults.py, methods/defaults.py).
     recommended: dict[str | None, dict[str, Any]] = {}
@@ -268,6 +269,14 @@ class Task:
     def teacher_inputs(self, batch: dict, teacher_task: Task) -> dict:
         """The student's batch as the teacher reads it (the same tokenizer: unchanged)."""
         return batch
+
+    # Sequence-level distillation (a task that writes text): the cached targets are the teacher's
+    # outputs to learn as if they were labels, and the loss is the task's own, not a KL.
+    distils_sequences = False
+
+    def sequence_distillation_loss(self, logits, batch: dict, config):
+        """The loss of the student's `logits` on a batch `add_soft_targets` made (distils_sequences only)."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- contract tests
 

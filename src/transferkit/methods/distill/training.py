@@ -141,6 +141,8 @@ class DistillationTask(Task):
     def loss(self, model, batch: dict):
         cfg = self.config
         logits, projected, attentions = model(batch)
+        if self.base.distils_sequences:  # the teacher's outputs are targets (speech: its transcripts)
+            return self.base.sequence_distillation_loss(logits, batch, cfg)
         mask = batch.get("attention_mask")
         teacher_hidden = teacher_attn = None
         if self.live:

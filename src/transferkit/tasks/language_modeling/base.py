@@ -104,6 +104,7 @@ class LanguageModeling(Task):
 
     dataset_kind = LABELLED_TEXTS  # reads the texts of text datasets (their labels are ignored)
     has_labels = False
+    has_classes = False
     DataOptions = CorpusData
     metric_names = ("loss", "perplexity", "accuracy")
     default_metric = "loss"
