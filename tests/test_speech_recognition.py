@@ -63,6 +63,8 @@ def test_transcripts_come_from_sidecars_manifests_and_memory(tmp_path):
 
     in_memory = load_transcribed((waves, _texts(labels)))
     assert len(in_memory) == 10 and in_memory.texts[0] == _texts(labels)[0]
+    with pytest.raises(DataError, match=r"audio\[1\]: a transcript must be text, got int 0; for class labels"):
+        load_transcribed((waves, [0] * 10))
 
 
 def test_bad_transcript_data_gets_one_line_errors(tmp_path):
@@ -260,3 +262,34 @@ def test_whisper_layer_groups_stack_the_decoder_above_the_encoder(tmp_path):
     assert all(".encoder.layers.0." in n for n in groups.layers[0]) and all(".encoder." in n for n in groups.layers[1])
     assert all(".decoder.layers.0." in n or "layer_norm" in n for n in groups.layers[2])
     assert any("embed_tokens" in n for n in groups.embeddings) and any("conv1" in n for n in groups.embeddings)
+
+
+def test_a_speech_run_resumes_bit_identically_with_augmentation(tmp_path):
+    """Killed mid-run and resumed, it ends with the weights of an uninterrupted run (augmentation
+    draws from the batch's seeded generator)."""
+
+    class Crash(Exception):
+        pass
+
+    class CrashAt:
+        def __getattr__(self, hook):
+            if not hook.startswith("on_"):
+                raise AttributeError(hook)
+
+            def call(state, *args):
+                if hook == "on_step_end" and state.step == 5:
+                    raise Crash
+
+            return call
+
+    model = tiny_whisper(tmp_path / "tw")
+    waves, labels = tone_clips(16, 0)
+    settings = dict(epochs=2, batch_size=4, lr=1e-2, save_every=2, speed_perturb=0.1, noise_snr=10, precision="fp32",
+                    progress=False)
+    full = finetune(model, (waves, _texts(labels)), output=tmp_path / "a", **settings)
+    with pytest.raises(Crash):
+        finetune(model, (waves, _texts(labels)), output=tmp_path / "b", callbacks=[CrashAt()], **settings)
+    resumed = finetune(model, (waves, _texts(labels)), output=tmp_path / "b", resume=True, **settings)
+    assert resumed.info["steps"] == full.info["steps"] == 8
+    a, b = full.predictor.model.state_dict(), resumed.predictor.model.state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)

@@ -85,8 +85,11 @@ class TranscriptReader:
     def read(self, ref: Any, *, source: str, spec=None, labels=None, require_labels: bool = True) -> TranscribedAudio:
         if isinstance(ref, TranscribedAudio):
             return ref
-        if isinstance(ref, tuple) and len(ref) == 2 and isinstance(ref[1], (list, tuple, np.ndarray)) \
-                and all(isinstance(t, str) for t in ref[1]):
+        if isinstance(ref, tuple) and len(ref) == 2 and isinstance(ref[1], (list, tuple, np.ndarray)):
+            bad = next((i for i, t in enumerate(ref[1]) if not isinstance(t, str)), None)
+            if bad is not None:
+                raise DataError(f"{source}[{bad + 1}]: a transcript must be text, got {type(ref[1][bad]).__name__} "
+                                f"{ref[1][bad]!r}; for class labels pass --task audio-classification")
             return self._pair(ref, source)
         if not isinstance(ref, (str, os.PathLike)):
             clips = as_audio_examples(ref, source)
