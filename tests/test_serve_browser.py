@@ -135,6 +135,26 @@ def test_page_transcribes_an_uploaded_clip(browser, tiny_runs, tmp_path):
         assert browser.find_element(By.ID, "confidence").text == f"confidence {100 * expected['confidence']:.1f} %"
 
 
+def test_page_shows_the_mask_of_an_uploaded_image(browser, tiny_runs, tmp_path):
+    from PIL import Image
+
+    example, run = tiny_runs["segmentation"]
+    predictor = load_run(run)
+    path = tmp_path / "scene.png"
+    Image.fromarray(example.inputs[0]).save(path)
+    expected = predictor.predict_json([example.inputs[0]])[0]
+    with running(create_app(predictor)) as port:
+        _open(browser, port)
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "file").is_displayed())
+        browser.find_element(By.ID, "file").send_keys(str(path))
+        browser.find_element(By.ID, "predict").click()
+        mask = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "mask")))
+        assert mask.get_attribute("src") == "data:image/png;base64," + expected["mask_png"]
+        assert browser.execute_script("return document.getElementById('mask').naturalWidth") == 32
+        shares = [e.text for e in browser.find_elements(By.CLASS_NAME, "share")]
+        assert len(shares) == len(expected["classes"]) and all("% of the pixels" in s for s in shares)
+
+
 def test_page_asks_for_the_key_when_the_server_has_one(browser, tiny_runs):
     _, run = tiny_runs["text-classification"]
     predictor = load_run(run)

@@ -16,6 +16,7 @@ from .datasets import (
                        LABELLED_AUDIO,
                        LABELLED_IMAGES,
                        LABELLED_TEXTS,
+                       SEGMENTATION_MASKS,
                        TAGGED_TOKENS,
                        TRANSCRIBED_AUDIO,
                        DatasetSpec,
@@ -40,5 +41,5 @@ __all__ = [
     "DEFAULT_SEED", "DEFAULT_FRACTIONS",
     "DATASETS", "DatasetSpec", "Resolved", "register_dataset", "list_datasets", "dataset_info", "pull_dataset",
     "get_dataset", "resolve", "table_splits", "KINDS", "LABELLED_TEXTS", "TAGGED_TOKENS", "LABELLED_IMAGES",
-    "LABELLED_AUDIO", "TRANSCRIBED_AUDIO",
+    "LABELLED_AUDIO", "TRANSCRIBED_AUDIO", "SEGMENTATION_MASKS",
 ]

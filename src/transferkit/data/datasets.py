@@ -34,7 +34,8 @@ TAGGED_TOKENS = "tagged-tokens"  # CoNLL or JSON lines: words and one tag per wo
 LABELLED_IMAGES = "labelled-images"  # image files, tables of paths or IDX arrays, with labels
 LABELLED_AUDIO = "labelled-audio"  # audio files (a folder per class or a table of paths), with labels
 TRANSCRIBED_AUDIO = "transcribed-audio"  # audio files with a transcript each (a .txt beside it or a manifest)
-KINDS = (LABELLED_TEXTS, TAGGED_TOKENS, LABELLED_IMAGES, LABELLED_AUDIO, TRANSCRIBED_AUDIO)
+SEGMENTATION_MASKS = "segmentation-masks"  # images with a mask PNG each (a class index per pixel)
+KINDS = (LABELLED_TEXTS, TAGGED_TOKENS, LABELLED_IMAGES, LABELLED_AUDIO, TRANSCRIBED_AUDIO, SEGMENTATION_MASKS)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The page at `/`: try a served model in a browser. One self-contained document (no CDN, works
-offline): reads /info, sends /predict, shows labels with probability bars, entities in the text, or a transcript."""
+offline): reads /info, sends /predict, shows labels with probability bars, entities in the text, a transcript, or a mask."""
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -92,6 +92,14 @@ function showLabels(record) {
   }
   if (record.truncated) box.append(el("p", {}, "The text was cut to the model's maximum length."));
 }
+function showMask(record) {
+  const img = el("img", {id: "mask", alt: "predicted mask", src: "data:image/png;base64," + record.mask_png});
+  img.style.imageRendering = "pixelated"; img.style.maxWidth = "100%";
+  $("result").append(img);
+  for (const [name, share] of Object.entries(record.classes).sort((a, b) => b[1] - a[1])) {
+    $("result").append(el("p", {className: "share"}, name + ": " + (100 * share).toFixed(1) + " % of the pixels"));
+  }
+}
 function showTranscript(record) {
   const line = el("p", {id: "transcript"}, record.text || "(nothing heard)");
   $("result").append(line, el("p", {id: "confidence"}, "confidence " + (100 * record.confidence).toFixed(1) + " %"));
@@ -137,6 +145,7 @@ $("form").addEventListener("submit", async (event) => {
     if (!response.ok) throw new Error(doc.error || response.statusText);
     const record = doc.predictions[0];
     if (record.entities !== undefined) showEntities(record);
+    else if (record.mask_png !== undefined) showMask(record);
     else if (record.label === undefined && record.text !== undefined) showTranscript(record);
     else showLabels(record);
   } catch (e) { $("error").textContent = e.message; }

@@ -22,6 +22,7 @@ TASKS: Registry[type[Task]] = Registry("task", builtins=(f"{__name__}.text_class
                                                          f"{__name__}.image_classification",
                                                          f"{__name__}.audio_classification",
                                                          f"{__name__}.speech_recognition",
+                                                         f"{__name__}.segmentation",
                                                          f"{__name__}.language_modeling"))
 
 

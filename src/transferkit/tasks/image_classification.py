@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from ..data import LABELLED_IMAGES, LabelMap
-from ..errors import ConfigError, ModelSourceError
+from ..errors import ConfigError
+from ..vision.options import BackboneStart, GeometricAugment, ImageInput
 from . import TASKS
 from .base import TaskExample
 from .classification import Classification, ClassWeights, LabelColumn
@@ -46,23 +46,11 @@ def thumbnail_uri(pixels: np.ndarray, size: int = 96) -> str:
     return png_uri(buffer.getvalue())
 
 
-class ImageData(LabelColumn):
-    image_size: int | None = Field(None, ge=16, le=1024, description="Images: crop size in pixels (default: the "
-                                                                      "backbone's).")
-    image_column: str | None = Field(None, description="Images: column of a table holding the image paths "
-                                                       "(detected when unset).")
-    bad_images: Literal["skip", "error"] = Field("skip", description="Images: skip unreadable images with a warning, "
-                                                                     "or stop.")
+class ImageData(LabelColumn, ImageInput):
+    pass
 
 
-class ImageTraining(ClassWeights):
-    pretrained: bool = Field(True, description="Images: start from the pretrained weights (--no-pretrained: random "
-                                               "init).")
-    weights: str | None = Field(None, description="Images: a state-dict file (safetensors, or .pth read with "
-                                                  "weights_only) with the backbone's torchvision names, to start from.")
-    image_augment: bool = Field(True, description="Images: augment training batches (crop, flip, colour, ...).")
-    crop_scale: float = Field(0.35, gt=0, le=1, description="Images: smallest random-resized-crop area (1: no crop).")
-    hflip: bool = Field(True, description="Images: random horizontal flips (turn off for digits or text).")
+class ImageTraining(ClassWeights, BackboneStart, GeometricAugment):
     color_jitter: float = Field(0.2, ge=0, lt=1, description="Images: brightness/contrast/saturation jitter.")
     randaugment: int = Field(0, ge=0, le=4, description="Images: RandAugment ops per image, light magnitude (0: off).")
     mixup: float = Field(0.0, ge=0, description="Images: mixup Beta alpha (0: off; e.g. 0.2).")
@@ -156,37 +144,13 @@ class ImageClassification(Classification):
 
     # ---------------------------------------------------------------- model
 
-    def _backbone(self, model: str, pretrained: bool, num_classes: int, drop_rate, weights: str | None = None):
-        from ..vision.backbone import TIMM_PREFIX
-        from ..vision.backbones import BACKBONES, backbone_name_of_folder, create_backbone
-
-        if model.startswith(TIMM_PREFIX):
-            return create_backbone(model, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate)
-        if model in BACKBONES and (weights or not pretrained or BACKBONES.get(model).weights is None):
-            # a random init or the user's file needs no registry entry; no entry and neither: say what to do
-            return create_backbone(model, pretrained=bool(weights) or pretrained, weights=weights,
-                                   num_classes=num_classes, drop_rate=drop_rate)
-        from ..sources import resolve_model
-
-        try:
-            folder = Path(resolve_model(model).path)
-        except ModelSourceError:
-            if model in BACKBONES:
-                raise
-            raise ConfigError(f"invalid model: {model} is not an image backbone; choose from "
-                              f"{', '.join(sorted(BACKBONES.names()))} or timm:NAME") from None
-        name = backbone_name_of_folder(folder)
-        if name is None:
-            raise ConfigError(f"invalid model: {model} is not an image backbone; choose from "
-                              f"{', '.join(sorted(BACKBONES.names()))} or timm:NAME")
-        return create_backbone(name, pretrained=pretrained, weights=folder, num_classes=num_classes,
-                               drop_rate=drop_rate)
-
     def build_model(self, model: str, data):
         import torch
 
         cfg = self.config
-        network = self._backbone(str(model), cfg.pretrained, len(self.label_names), cfg.dropout, cfg.weights)
+        from ..vision.backbones import backbone_for
+
+        network = backbone_for(str(model), cfg.pretrained, len(self.label_names), cfg.dropout, cfg.weights)
         network.reset_head(len(self.label_names))  # always a fresh head, even for 1000 classes
         network.input_spec = self.input_spec = network.input_spec.resized(cfg.image_size)
         if self.input_spec.image_size < network.min_input_size:  # Inception-v3's unpadded convolutions

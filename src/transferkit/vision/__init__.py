@@ -1,4 +1,5 @@
-"""Images: backbones with packaged ImageNet weights, image data, decoding, augmentation.
+"""Images: backbones with packaged ImageNet weights, image data, decoding, augmentation, and
+segmentation on the backbones' feature maps.
 
     from transferkit.vision import create_backbone, list_backbones
     model = create_backbone("mobilenet-v2", num_classes=10)
@@ -10,8 +11,11 @@
 | `mobilenet.py`, `efficientnet.py`, `timm.py` | the architectures (torchvision / efficientnet_pytorch names), timm:NAME |
 | `images.py` | image sources: ImageFolder, tables of paths, IDX, arrays; the split reader |
 | `decode.py` | every image decoded once into uint8 squares (bad images skipped or named) |
-| `augment.py` | training-time transforms from a seeded generator; the evaluation crop |
+| `augment.py` | training-time transforms from a seeded generator (joint image + mask for dense tasks); the evaluation crop |
 | `models.py` | how a trained image model is saved and reloaded |
+| `options.py` | the settings every image task shares |
+| `masks.py` | images with segmentation masks: layouts (images/+masks/, VOC, tables), checks, decoding |
+| `segmentation.py` | `SegmentationModel` (backbone maps + LR-ASPP decoder) and its save format |
 
 Names resolve lazily: importing this package does not load torch.
 """

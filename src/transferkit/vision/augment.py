@@ -154,6 +154,21 @@ def train_batch(pixels: torch.Tensor, size: int, settings: AugmentSettings, rng:
     return _colour(x, ops, settings.color_jitter, rng)
 
 
+def joint_batch(pixels: torch.Tensor, masks: torch.Tensor, scale: float, hflip: bool,
+                rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense tasks: one random resized crop and flip per image applied to its pixels (bilinear) and
+    its mask (nearest, so class indices stay classes). uint8 [B, S, S, C], [B, S, S] ->
+    float [B, 3, S, S] in [0, 1], long [B, S, S]."""
+    x = to_float(pixels)
+    n, size = len(x), x.shape[-1]
+    boxes = _crop_boxes(n, scale, rng)
+    flips = rng.random(n) < 0.5 if hflip else np.zeros(n, dtype=bool)
+    grid = F.affine_grid(_affine(boxes, flips, [{} for _ in range(n)]), [n, 3, size, size], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    m = F.grid_sample(masks[:, None].float(), grid, mode="nearest", padding_mode="border", align_corners=False)
+    return x, m[:, 0].round().long()
+
+
 def mix(x: torch.Tensor, labels: torch.Tensor, num_classes: int, settings: AugmentSettings,
         rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Mixup or cutmix of a batch with a shuffled copy of itself: (images, soft targets) or (x, None)."""

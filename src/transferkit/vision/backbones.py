@@ -159,3 +159,30 @@ def backbone_name_of_folder(folder: Path) -> str | None:
     except (OSError, ValueError) as e:
         raise ModelSourceError(f"{spec_file}: unreadable ({e}); pull or copy the model again") from None
     return spec.get("name") if spec.get("family") == "image-backbone" else None
+
+
+def backbone_for(model: str, pretrained: bool, num_classes: int | None, drop_rate, weights: str | None = None):
+    """The backbone a task starts from: a registry entry (pulled), timm:NAME, an architecture from
+    random init or the user's `weights` file, or a folder holding a saved backbone."""
+    from ..errors import ConfigError
+
+    if model.startswith(TIMM_PREFIX):
+        return create_backbone(model, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate)
+    if model in BACKBONES and (weights or not pretrained or BACKBONES.get(model).weights is None):
+        # a random init or the user's file needs no registry entry; no entry and neither: say what to do
+        return create_backbone(model, pretrained=bool(weights) or pretrained, weights=weights,
+                               num_classes=num_classes, drop_rate=drop_rate)
+    from ..sources import resolve_model
+
+    try:
+        folder = Path(resolve_model(model).path)
+    except ModelSourceError:
+        if model in BACKBONES:
+            raise
+        raise ConfigError(f"invalid model: {model} is not an image backbone; choose from "
+                          f"{', '.join(sorted(BACKBONES.names()))} or timm:NAME") from None
+    name = backbone_name_of_folder(folder)
+    if name is None:
+        raise ConfigError(f"invalid model: {model} is not an image backbone; choose from "
+                          f"{', '.join(sorted(BACKBONES.names()))} or timm:NAME")
+    return create_backbone(name, pretrained=pretrained, weights=folder, num_classes=num_classes, drop_rate=drop_rate)
