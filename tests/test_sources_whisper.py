@@ -163,11 +163,13 @@ def test_whisper_entry_is_a_complete_hf_folder(pulled_home):
 
 def test_tasks_refuse_a_speech_model_in_one_line():
     from transferkit.errors import ConfigError
-    from transferkit.methods.config import check_family
+    from transferkit.methods.config import check_family, has_probe
     from transferkit.tasks import get_task, task_for_family
 
     with pytest.raises(ConfigError, match="whisper-tiny-en is a speech-seq2seq; task text-classification adapts "
                                           "text-encoder models"):
         check_family("whisper-tiny-en", get_task("text-classification"))
-    # Whisper's encoder serves audio classification (speech recognition is not built yet)
-    assert task_for_family("speech-seq2seq") == "audio-classification"
+    # Whisper's natural task is transcription; its encoder also serves audio classification (and its probe)
+    assert task_for_family("speech-seq2seq") == "speech-recognition"
+    assert task_for_family("speech-seq2seq", has_probe) == "audio-classification"
+    assert task_for_family("audio-encoder") == "audio-classification"
