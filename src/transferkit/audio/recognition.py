@@ -151,6 +151,7 @@ class WhisperRecognizer:
         self.languages = {m.group(1): i for t, i in vocab.items() if (m := _LANGUAGE_TOKEN.match(t))
                           and m.group(1) not in _NOT_LANGUAGES}
         self.multilingual = bool(self.languages) and "<|transcribe|>" in vocab and multilingual is not False
+        self.transcribe_id = vocab.get("<|transcribe|>")  # kept: the prompt is built for every batch
         if language is not None and self.multilingual and language not in self.languages:
             raise ConfigError(f"invalid language: {language!r} is not one of this Whisper's languages "
                               f"({', '.join(sorted(self.languages)[:12])}, ...); pass a code such as en, de, fr")
@@ -160,10 +161,9 @@ class WhisperRecognizer:
             t in tokenizer.all_special_tokens or (t.startswith("<|") and t.endswith("|>")))})
 
     def prompt(self, language: str | None = None) -> list[int]:
-        vocab = self.tokenizer.get_vocab()
         ids = [self.sot]
         if self.multilingual:
-            ids += [self.languages[language or self.language or "en"], vocab["<|transcribe|>"]]
+            ids += [self.languages[language or self.language or "en"], self.transcribe_id]
         if self.no_timestamps is not None:
             ids.append(self.no_timestamps)
         return ids
