@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/segmentation_scenes.py                    # 1,000 train / 200 val / 300 test
     .venv/bin/python benchmarks/segmentation_scenes.py --train 200 --epochs 2   # quick
+    .venv/bin/python benchmarks/segmentation_scenes.py --decoders lraspp aspp unet --name segmentation_decoders
 
 No segmentation dataset ships on the package index that we know of, so scenes are made here,
 deterministic from the seed: 1-4 Fashion-MNIST objects (Debian `dataset-fashion-mnist`; the test
@@ -75,7 +76,8 @@ def make_split(folder: Path, count: int, objects, classes, seed: int) -> str:
     return str(folder)
 
 
-def make_data(work: Path, sizes: dict, seed: int) -> dict:
+def make_data(work: Path, sizes: dict, seed: int, make_split=make_split) -> dict:
+    """Scenes for each split (`make_split` writes one: masks here, boxes in detection_scenes.py)."""
     from transferkit.vision.images import load_images
 
     t0 = time.perf_counter()
@@ -90,15 +92,17 @@ def make_data(work: Path, sizes: dict, seed: int) -> dict:
     return paths
 
 
-def run(paths: dict, out: str, pretrained: bool, epochs: float, batch_size: int, lr: float | None) -> dict:
+def train_and_test(paths: dict, out: str, task: str, pretrained: bool, epochs: float, batch_size: int,
+                   lr: float | None, **settings) -> tuple[object, dict, dict]:
+    """Fine-tune mobilenet-v2 for `task`, score the saved run on the test scenes: (run, test metrics, timings)."""
     from transferkit.methods.finetune import finetune
     from transferkit.runs import load_run
 
     extra = {"lr": lr} if lr else {}
     t0 = time.perf_counter()
-    result = finetune("mobilenet-v2", paths["train"], paths["validation"], task="segmentation", output=out,
+    result = finetune("mobilenet-v2", paths["train"], paths["validation"], task=task, output=out,
                       epochs=epochs, batch_size=batch_size, pretrained=pretrained, overwrite=True, progress=False,
-                      report=False, **extra)
+                      report=False, **extra, **settings)
     train_wall = time.perf_counter() - t0
     loaded = load_run(out)
     t1 = time.perf_counter()
@@ -106,12 +110,20 @@ def run(paths: dict, out: str, pretrained: bool, epochs: float, batch_size: int,
     test_wall = time.perf_counter() - t1
     n_train, n_test = len(list(Path(paths["train"], "images").glob("*.png"))), metrics["n"]
     size = sum(p.stat().st_size for p in Path(out, "model").iterdir())
+    return result, metrics, {
+        "train_seconds": result.info["train_seconds"], "whole_process_s": round(train_wall, 1),
+        "train_images_per_s": round(n_train * epochs / result.info["train_seconds"], 1),
+        "inference_images_per_s": round(n_test / test_wall, 1), "model_mb": round(size / 1e6, 2),
+        "lr": result.config.lr, "image_size": result.config.image_size, "peak_rss_mb": peak_rss_mb()}
+
+
+def run(paths: dict, out: str, pretrained: bool, epochs: float, batch_size: int, lr: float | None,
+        decoder: str = "lraspp") -> dict:
+    result, metrics, timings = train_and_test(paths, out, "segmentation", pretrained, epochs, batch_size, lr,
+                                              decoder=decoder)
     return {"test_miou": metrics["miou"], "test_pixel_accuracy": metrics["pixel_accuracy"],
             "per_class_iou": metrics["per_class_iou"], "validation_miou": result.metrics["validation"]["miou"],
-            "train_seconds": result.info["train_seconds"], "whole_process_s": round(train_wall, 1),
-            "train_images_per_s": round(n_train * epochs / result.info["train_seconds"], 1),
-            "inference_images_per_s": round(n_test / test_wall, 1), "model_mb": round(size / 1e6, 2),
-            "lr": result.config.lr, "image_size": result.config.image_size, "peak_rss_mb": peak_rss_mb()}
+            **timings}
 
 
 def main() -> None:
@@ -124,12 +136,22 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="both contenders (default: the task's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="segmentation_scenes")
+    parser.add_argument("--decoders", nargs="+", default=None, choices=["lraspp", "aspp", "unet"],
+                        help="instead: the pretrained backbone with each of these decoders")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="seg-scenes-"))
     try:
         paths = make_data(work, {"train": args.train, "validation": args.validation, "test": args.test}, args.seed)
         results = {}
+        if args.decoders:
+            for decoder in args.decoders:
+                t0 = time.perf_counter()
+                results[decoder] = in_child(run, paths, str(work / decoder), True, args.epochs, args.batch_size,
+                                            args.lr, decoder)
+                print(f"{decoder}: {results[decoder]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+                save(args.name, {"settings": vars(args), "results": results})
+            return
         for name, pretrained in (("pretrained", True), ("random_init", False)):
             t0 = time.perf_counter()
             results[name] = in_child(run, paths, str(work / name), pretrained, args.epochs, args.batch_size, args.lr)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from crash import Crash, CrashAt
 from transferkit.methods.distill import distill
 from transferkit.methods.distill.losses import attention_loss, hard_label_loss, hidden_state_loss, soft_label_loss
 from transferkit.methods.distill.students import kept_layers, shallow_copy
@@ -196,27 +197,6 @@ def test_live_teacher_with_hidden_and_attention_losses_and_a_projection(text_tea
     assert losses and all(np.isfinite(losses))
     assert run.comparison["control"] is None  # control=False: no control run was trained
     assert run.comparison["student"]["parameters"] < run.comparison["teacher"]["parameters"]
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt:
-    """A callback that stops training with an exception after step `at` (a killed process)."""
-
-    def __init__(self, at: int):
-        self.at = at
-
-    def __getattr__(self, hook):
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
-
-        def call(state, *args):
-            if hook == "on_step_end" and state.step == self.at:
-                raise Crash
-
-        return call
 
 
 def test_distill_resumes_bit_identically(text_teacher, tiny_texts, tmp_path):

@@ -107,3 +107,15 @@ def test_a_segmenter_learns_the_squares_and_writes_masks_back(tmp_path):
     assert len(rows) == 16 and rows[0]["mask"] == "0.png"
     assert np.asarray(Image.open(out / "0.png")).shape == (32, 32)
     assert loaded.evaluate(validation)["miou"] == pytest.approx(metrics["miou"])
+
+
+@pytest.mark.parametrize("decoder", ["aspp", "unet"])
+def test_every_decoder_trains_saves_and_reloads(tmp_path, decoder):
+    train = write_mask_folder(tmp_path / "train", *square_scenes(16, 1))
+    run = finetune("mobilenet-v2", train, task="segmentation", output=tmp_path / "run", max_steps=3, decoder=decoder,
+                   image_size=64, **FAST)
+    assert json.loads((tmp_path / "run" / "model" / "segmentation.json").read_text())["decoder"] == decoder
+    images = list(square_scenes(2, 5)[0])
+    loaded = load_run(tmp_path / "run")
+    np.testing.assert_allclose(loaded.predict_proba(images), run.predict_proba(images), atol=1e-5)
+    assert loaded.predict(images)[0].shape == (32, 32)

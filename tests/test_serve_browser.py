@@ -155,6 +155,28 @@ def test_page_shows_the_mask_of_an_uploaded_image(browser, tiny_runs, tmp_path):
         assert len(shares) == len(expected["classes"]) and all("% of the pixels" in s for s in shares)
 
 
+def test_page_draws_the_boxes_of_an_uploaded_image(browser, tiny_runs, tmp_path):
+    from PIL import Image
+
+    example, run = tiny_runs["detection"]
+    predictor = load_run(run)
+    path = tmp_path / "scene.png"
+    Image.fromarray(example.inputs[0]).save(path)
+    expected = predictor.predict_json([example.inputs[0]])[0]
+    with running(create_app(predictor)) as port:
+        _open(browser, port)
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "file").is_displayed())
+        browser.find_element(By.ID, "file").send_keys(str(path))
+        browser.find_element(By.ID, "predict").click()
+        canvas = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "boxes")))
+        WebDriverWait(browser, 30).until(lambda d: canvas.get_attribute("data-drawn") is not None)
+        assert int(canvas.get_attribute("data-drawn")) == len(expected["detections"])
+        assert browser.execute_script("return document.getElementById('boxes').width") == 64  # the image's own size
+        rows = [e.text for e in browser.find_elements(By.CLASS_NAME, "detection")]
+        assert len(rows) == len(expected["detections"])
+        assert all(r.startswith(d["label"] + " ") for r, d in zip(rows, expected["detections"]))
+
+
 def test_page_asks_for_the_key_when_the_server_has_one(browser, tiny_runs):
     _, run = tiny_runs["text-classification"]
     predictor = load_run(run)

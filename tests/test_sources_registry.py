@@ -20,6 +20,7 @@ EXPECTED = {
     "vgg-16-mri": ("image-backbone", 14_714_688),
     "whisper-tiny-en": ("speech-seq2seq", 37_760_256),
     "whisper-base": ("speech-seq2seq", 72_593_920),
+    "craft-mlt": ("image-detector", 20_770_466),
 }
 
 

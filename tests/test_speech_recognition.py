@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from crash import Crash, CrashAt
 from transferkit.audio.chunks import chunk_spans, join_transcripts
 from transferkit.audio.recognition import error_counts, normalize, rates
 from transferkit.audio.tiny import tiny_whisper, tone_clips, write_transcribed_folder
@@ -268,27 +269,13 @@ def test_a_speech_run_resumes_bit_identically_with_augmentation(tmp_path):
     """Killed mid-run and resumed, it ends with the weights of an uninterrupted run (augmentation
     draws from the batch's seeded generator)."""
 
-    class Crash(Exception):
-        pass
-
-    class CrashAt:
-        def __getattr__(self, hook):
-            if not hook.startswith("on_"):
-                raise AttributeError(hook)
-
-            def call(state, *args):
-                if hook == "on_step_end" and state.step == 5:
-                    raise Crash
-
-            return call
-
     model = tiny_whisper(tmp_path / "tw")
     waves, labels = tone_clips(16, 0)
     settings = dict(epochs=2, batch_size=4, lr=1e-2, save_every=2, speed_perturb=0.1, noise_snr=10, precision="fp32",
                     progress=False)
     full = finetune(model, (waves, _texts(labels)), output=tmp_path / "a", **settings)
     with pytest.raises(Crash):
-        finetune(model, (waves, _texts(labels)), output=tmp_path / "b", callbacks=[CrashAt()], **settings)
+        finetune(model, (waves, _texts(labels)), output=tmp_path / "b", callbacks=[CrashAt(5)], **settings)
     resumed = finetune(model, (waves, _texts(labels)), output=tmp_path / "b", resume=True, **settings)
     assert resumed.info["steps"] == full.info["steps"] == 8
     a, b = full.predictor.model.state_dict(), resumed.predictor.model.state_dict()

@@ -22,6 +22,9 @@ def predict(
     image_column: Optional[str] = ImageCol,
     drop_invalid: bool = DropInvalid,
     overwrite: bool = typer.Option(False, "--overwrite"),
+    score_threshold: Optional[float] = typer.Option(None, "--score-threshold", min=0, max=1,
+                                                    help="Runs that find boxes: the lowest score kept (default: "
+                                                         "the run's)."),
 ) -> None:
     """Labels and probabilities for texts or a file (token-classification runs: entities, as JSON lines)."""
     from rich.console import Console
@@ -31,6 +34,10 @@ def predict(
     if bool(text) == bool(input):
         raise typer.BadParameter("give either --text (one or more) or --input FILE")
     predictor = load_run(run_dir)
+    if score_threshold is not None:
+        if not hasattr(predictor.task.config, "score_threshold"):
+            raise typer.BadParameter(f"{run_dir} predicts no boxes; --score-threshold applies to runs that do")
+        predictor.task.config.score_threshold = score_threshold
     if text:
         predictor.show_predictions(text)
         return

@@ -12,6 +12,7 @@ with one line naming the file, the line and the column, and what to do about it.
 from .columns import LABEL_COLUMNS, find_column
 from .datasets import (
                        DATASETS,
+                       DETECTION_BOXES,
                        KINDS,
                        LABELLED_AUDIO,
                        LABELLED_IMAGES,
@@ -42,4 +43,5 @@ __all__ = [
     "DATASETS", "DatasetSpec", "Resolved", "register_dataset", "list_datasets", "dataset_info", "pull_dataset",
     "get_dataset", "resolve", "table_splits", "KINDS", "LABELLED_TEXTS", "TAGGED_TOKENS", "LABELLED_IMAGES",
     "LABELLED_AUDIO", "TRANSCRIBED_AUDIO", "SEGMENTATION_MASKS",
+    "DETECTION_BOXES",
 ]

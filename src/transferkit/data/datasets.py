@@ -35,7 +35,9 @@ LABELLED_IMAGES = "labelled-images"  # image files, tables of paths or IDX array
 LABELLED_AUDIO = "labelled-audio"  # audio files (a folder per class or a table of paths), with labels
 TRANSCRIBED_AUDIO = "transcribed-audio"  # audio files with a transcript each (a .txt beside it or a manifest)
 SEGMENTATION_MASKS = "segmentation-masks"  # images with a mask PNG each (a class index per pixel)
-KINDS = (LABELLED_TEXTS, TAGGED_TOKENS, LABELLED_IMAGES, LABELLED_AUDIO, TRANSCRIBED_AUDIO, SEGMENTATION_MASKS)
+DETECTION_BOXES = "detection-boxes"  # images with labelled boxes (COCO JSON, Pascal VOC XML, YOLO txt)
+KINDS = (LABELLED_TEXTS, TAGGED_TOKENS, LABELLED_IMAGES, LABELLED_AUDIO, TRANSCRIBED_AUDIO, SEGMENTATION_MASKS,
+         DETECTION_BOXES)
 
 
 @dataclass(frozen=True)

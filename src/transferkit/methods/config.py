@@ -114,11 +114,18 @@ def model_family(ref) -> str | None:
     return family_of(ref)
 
 
+READY = "image-detector"  # families that predict as they are: nothing to train
+
+
 def resolve_task(cfg, probe: bool = False) -> str:
     """The configured task, else the default task of the model's family (with `probe`: among the
     tasks that have a linear probe), recorded in cfg."""
+    from ..sources import get_spec, is_registered
     from ..tasks import task_for_family
 
+    if cfg.model is not None and is_registered(str(cfg.model)) and get_spec(str(cfg.model)).family == READY:
+        raise ConfigError(f"invalid model: {cfg.model} is a ready {READY}, not a model to train; predict with it "
+                          f"as it is: transferkit predict {cfg.model} --input IMAGES")
     if cfg.task is None:
         cfg.task = task_for_family(model_family(cfg.model), has_probe if probe else lambda task: True)
     return cfg.task

@@ -378,6 +378,11 @@ def load_finetuned(run_dir: Path, config: dict) -> Predictor:
     from ..tasks import TASKS
 
     cfg = saved_settings(config, FinetuneConfig, cache_tokens=False)
+    if cfg.task is None:  # a ready model's run (an image detector): its family's task
+        from ..tasks import task_for_family
+        from .config import model_family
+
+        cfg.task = task_for_family(model_family(cfg.model))
     task = TASKS.get(cfg.task)(cfg)
     folder = Path(run_dir) / "model"
     if not folder.is_dir() or not any(folder.iterdir()):

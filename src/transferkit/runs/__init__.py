@@ -33,12 +33,22 @@ RUN_KINDS: Registry[Callable[[Path, dict], Predictor]] = Registry(
 
 
 def load_run(run_dir: str | os.PathLike) -> Predictor:
-    """The predictor of a finished run directory, whatever its kind and task."""
-    run_dir = Path(run_dir)
+    """The predictor of a finished run directory, whatever its kind and task; or of a registry model
+    that is a ready predictor (an image detector such as craft-mlt: pulled, its folder is a run)."""
+    ready = _ready_model(run_dir)
+    run_dir = ready or Path(run_dir)
     config = read_run_config(run_dir)
     predictor = RUN_KINDS.get(config["kind"])(run_dir, config)
-    predictor.run_dir = run_dir
+    predictor.run_dir = None if ready else run_dir  # nothing is written into the model cache
     return predictor
+
+
+def _ready_model(ref) -> Path | None:
+    from ..sources import get_spec, is_registered, resolve_model
+
+    if Path(ref).exists() or not is_registered(str(ref)) or get_spec(str(ref)).family != "image-detector":
+        return None
+    return Path(resolve_model(str(ref)).path)
 
 
 __all__ = ["RUN_KINDS", "load_run", "Predictor", "ModelScorer", "check_output_dir", "read_run_config", "read_labels",

@@ -122,7 +122,8 @@ class Predictor:
         name = Path(str(data).replace(":", "_")).name
         if output is None:
             if self.run_dir is None:
-                raise TransferkitError("this run has no directory: pass an output path for its metrics")
+                raise TransferkitError("this model has no run directory to write its metrics into: pass an output "
+                                       "path (--output FILE.json)")
             output = Path(self.run_dir) / "evaluations" / f"{Path(name).stem or name}.json"
         atomic_write_json(output, metrics)
         return metrics, Path(output)

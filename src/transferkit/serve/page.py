@@ -1,5 +1,6 @@
 """The page at `/`: try a served model in a browser. One self-contained document (no CDN, works
-offline): reads /info, sends /predict, shows labels with probability bars, entities in the text, a transcript, or a mask."""
+offline): reads /info, sends /predict, shows labels with probability bars, entities in the text, a
+transcript, a mask, or boxes drawn on the image."""
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -100,6 +101,32 @@ function showMask(record) {
     $("result").append(el("p", {className: "share"}, name + ": " + (100 * share).toFixed(1) + " % of the pixels"));
   }
 }
+function showBoxes(record) {
+  const canvas = el("canvas", {id: "boxes"});
+  canvas.style.maxWidth = "100%";
+  const picture = new Image();
+  picture.onload = () => {
+    canvas.width = picture.naturalWidth; canvas.height = picture.naturalHeight;
+    const pen = canvas.getContext("2d");
+    pen.drawImage(picture, 0, 0);
+    pen.lineWidth = Math.max(2, picture.naturalWidth / 200);
+    pen.font = Math.max(10, picture.naturalWidth / 40) + "px system-ui";
+    for (const d of record.detections) {
+      const [x1, y1, x2, y2] = d.box;
+      pen.strokeStyle = pen.fillStyle = "hsl(" + (info.labels.indexOf(d.label) * 67 % 360) + ", 90%, 45%)";
+      pen.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      pen.fillText(d.label + " " + (100 * d.score).toFixed(0) + "%", x1 + 2, Math.max(y1 - 3, 10));
+    }
+    canvas.dataset.drawn = record.detections.length;
+  };
+  picture.src = $("preview").src;
+  $("result").append(canvas, el("p", {id: "count"}, record.detections.length ? record.detections.length + " objects"
+                                                                                : "no objects found"));
+  for (const d of record.detections) {
+    $("result").append(el("p", {className: "detection"}, d.label + " " + (100 * d.score).toFixed(1) + " % at [" +
+                                                         d.box.map((v) => v.toFixed(0)).join(", ") + "]"));
+  }
+}
 function showTranscript(record) {
   const line = el("p", {id: "transcript"}, record.text || "(nothing heard)");
   $("result").append(line, el("p", {id: "confidence"}, "confidence " + (100 * record.confidence).toFixed(1) + " %"));
@@ -146,6 +173,7 @@ $("form").addEventListener("submit", async (event) => {
     const record = doc.predictions[0];
     if (record.entities !== undefined) showEntities(record);
     else if (record.mask_png !== undefined) showMask(record);
+    else if (record.detections !== undefined) showBoxes(record);
     else if (record.label === undefined && record.text !== undefined) showTranscript(record);
     else showLabels(record);
   } catch (e) { $("error").textContent = e.message; }

@@ -21,7 +21,8 @@ from typing import Any, Callable
 from ..errors import ModelSourceError
 from ..registry import Registry
 
-FAMILIES = ("text-encoder", "text-decoder", "image-backbone", "speech-seq2seq", "audio-encoder")
+# image-detector: a complete detector that predicts as it is (its pulled folder is a run directory).
+FAMILIES = ("text-encoder", "text-decoder", "image-backbone", "speech-seq2seq", "audio-encoder", "image-detector")
 # How the stored files are meant to be loaded: a Hugging Face folder (config.json + safetensors,
 # AutoModel.from_pretrained works) or a bare state dict (model.safetensors, keys as upstream).
 FORMATS = ("transformers", "state-dict")
@@ -66,7 +67,8 @@ class AudioInput:
 
 
 _INPUT_KINDS = {"text": TextInput, "image": ImageInput, "audio": AudioInput}
-_FAMILY_INPUTS = {"image-backbone": ImageInput, "speech-seq2seq": AudioInput, "audio-encoder": AudioInput}
+_FAMILY_INPUTS = {"image-backbone": ImageInput, "speech-seq2seq": AudioInput, "audio-encoder": AudioInput,
+                  "image-detector": ImageInput}
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def unknown_model_message(ref: str) -> str:
             "see `transferkit models list`")
 
 
-MODELS: Registry[Entry] = Registry("model", builtins=("transferkit.sources.catalog",),
+MODELS: Registry[Entry] = Registry("model", builtins=("transferkit.sources.catalog", "transferkit.sources.detectors"),
                                    unknown=lambda name, names: ModelSourceError(unknown_model_message(name)))
 
 

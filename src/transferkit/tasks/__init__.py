@@ -23,6 +23,7 @@ TASKS: Registry[type[Task]] = Registry("task", builtins=(f"{__name__}.text_class
                                                          f"{__name__}.audio_classification",
                                                          f"{__name__}.speech_recognition",
                                                          f"{__name__}.segmentation",
+                                                         f"{__name__}.detection",
                                                          f"{__name__}.language_modeling"))
 
 

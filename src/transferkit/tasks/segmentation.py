@@ -12,74 +12,45 @@ the image's own size, written as PNGs (class indices) with colour overlays.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from ..data import SEGMENTATION_MASKS
-from ..errors import ConfigError
-from ..vision.options import BackboneStart, GeometricAugment, ImageInput
+from ..vision.options import AnnotationInput, BackboneStart, GeometricAugment, ImageInput
 from . import TASKS
-from .base import Task, TaskExample
+from .base import TaskExample
+from .dense import DenseImageTask, palette, png, unique_stems
 
-SMALLEST, LARGEST = 64, 512  # the default image size follows the images within these bounds
 
-
-class SegmentationData(ImageInput):
+class SegmentationData(ImageInput, AnnotationInput):
     mask_column: str | None = Field(None, description="Segmentation: column of a table holding the mask paths "
                                                       "(detected when unset: mask, label, ...).")
-    fix_annotations: bool = Field(False, description="Segmentation (and detection): repair bad annotations instead "
-                                                     "of stopping (masks resized to their image, unknown classes "
-                                                     "ignored), with a count.")
 
 
 class SegmentationTraining(BackboneStart, GeometricAugment):
+    decoder: Literal["lraspp", "aspp", "unet"] = Field("lraspp", description="Segmentation: the decoder on the "
+                                                                              "backbone's maps: lraspp (lightest), "
+                                                                              "aspp (DeepLabV3+) or unet.")
     dice_weight: float = Field(0.0, ge=0, le=10, description="Segmentation: weight of a Dice loss added to the "
                                                              "cross-entropy (0: off; e.g. 0.5 for rare classes).")
 
 
 @TASKS.register("segmentation")
-class Segmentation(Task):
+class Segmentation(DenseImageTask):
     dataset_kind = SEGMENTATION_MASKS
-    families = ("image-backbone",)
     DataOptions = SegmentationData
     TrainOptions = SegmentationTraining
-    student_inherits = ("image_size",)
     metric_names = ("miou", "pixel_accuracy")
     default_metric = "miou"
     headline_metric = "miou"
     prediction_suffix = ".masks"
-    reads_text = False
-    input_kind = "image"
-    input_spec = None
-
-    def check_config(self) -> None:
-        super().check_config()
-        if getattr(self.config, "strategy", None) == "lora":
-            raise ConfigError("invalid strategy: lora adapts transformer attention layers; for image backbones "
-                              "use full, head-only, top-k, gradual-unfreeze or llrd")
-
-    def search_space(self) -> dict[str, dict]:
-        space = super().search_space()
-        space.pop("lora_r")
-        space["strategy"] = {"type": "categorical", "choices": ["full", "llrd"]}
-        return space
-
-    def data_settings(self, data, given: set[str]) -> dict:
-        from ..vision.images import native_size
-
-        side = None if "image_size" in given else native_size(data.train)
-        if side is None:
-            return {}
-        size = min(LARGEST, max(SMALLEST, 32 * math.ceil(side / 32)))
-        return {"image_size": (size, f"the training images are {side} px: their size rounded up to a multiple of 32 "
-                                     f"(within {SMALLEST}-{LARGEST} px), so masks keep their detail")}
 
     # ---------------------------------------------------------------- data
 
-    def _reader(self, image_column=None, mask_column=None):
+    def reader(self, image_column=None, mask_column=None):
         from ..vision.masks import MaskReader
 
         return MaskReader(image_column or self.config.image_column, mask_column or self.config.mask_column)
@@ -88,53 +59,26 @@ class Segmentation(Task):
         from ..data import load_splits
         from ..vision.masks import class_names_of
 
-        splits = load_splits(self._reader(), train, validation, test, seed=self.config.seed)
+        splits = load_splits(self.reader(), train, validation, test, seed=self.config.seed)
         self.label_names = splits.label_names = class_names_of(splits.train)
         return splits
 
-    def read_inputs(self, source, *, column=None, labelled=False, label_column=None, drop_invalid=False):
-        """Images to segment (paths, a folder, arrays) or, `labelled`, images with their masks."""
-        from ..data import load_split
-
-        if not labelled and not isinstance(source, (str, Path)):
-            return self._reader().read(source, source="images", require_labels=False)
-        return load_split(self._reader(column, label_column), source, require_labels=labelled,
-                          seed=self.config.seed, source="images")
-
     # ---------------------------------------------------------------- model
 
-    def build_model(self, model: str, data):
-        import torch
-
-        from ..vision.backbones import backbone_for
+    def network(self, backbone):
         from ..vision.segmentation import SegmentationModel
 
-        cfg = self.config
-        backbone = backbone_for(str(model), cfg.pretrained, None, cfg.dropout, cfg.weights)
-        size = cfg.image_size or backbone.input_spec.image_size
-        size = max(32 * -(-backbone.min_input_size // 32), 32 * math.ceil(size / 32))  # strides up to 32
-        if cfg.image_size is not None and size != cfg.image_size and "image_size" in cfg.model_fields_set:
-            raise ConfigError(f"invalid image_size: segmentation reads squares whose side is a multiple of 32 (and at "
-                              f"least {backbone.min_input_size} px for {model}); pass --image-size {size}")
-        cfg.image_size = size
-        backbone.input_spec = backbone.input_spec.resized(size)
-        network = SegmentationModel(backbone, len(self.label_names))
-        self.input_spec = network.input_spec
-        return network.to(memory_format=torch.channels_last).train()
+        return SegmentationModel(backbone, len(self.label_names), getattr(self.config, "decoder", "lraspp"))
+
+    def load_network(self, folder: Path):
+        from ..vision.segmentation import load_segmentation_model
+
+        return load_segmentation_model(folder)
 
     def save(self, model, directory: Path) -> None:
         from ..vision.segmentation import save_segmentation_model
 
         save_segmentation_model(model, directory, self.label_names)
-
-    def load_model(self, folder: Path, label_names):
-        import torch
-
-        from ..vision.segmentation import load_segmentation_model
-
-        model, self.label_names = load_segmentation_model(Path(folder))
-        self.input_spec = model.input_spec
-        return model.to(memory_format=torch.channels_last)
 
     # ---------------------------------------------------------------- batches
 
@@ -148,7 +92,7 @@ class Segmentation(Task):
     def collate(self, dataset, indices, rng=None) -> dict:
         import torch
 
-        from ..vision.augment import joint_batch, normalise, to_float
+        from ..vision.augment import joint_batch, to_float
 
         cfg, index = self.config, np.asarray(indices)
         pixels = torch.from_numpy(dataset.pixels[index])
@@ -158,8 +102,7 @@ class Segmentation(Task):
         else:
             x = to_float(pixels)
             masks = None if masks is None else masks.long()
-        batch = {"pixel_values": normalise(x, self.input_spec.mean, self.input_spec.std).contiguous(
-            memory_format=torch.channels_last)}
+        batch = {"pixel_values": self.pixel_batch(x)}
         if masks is not None:
             batch["labels"] = masks
         return batch
@@ -243,11 +186,8 @@ class Segmentation(Task):
             counts = np.bincount(mask.ravel(), minlength=len(self.label_names))
             out.append({"path": name, "width": size[0], "height": size[1],
                         "classes": {n: round(float(c) / mask.size, 6) for n, c in zip(self.label_names, counts) if c},
-                        "mask_png": base64.b64encode(_png(mask)).decode("ascii")})
+                        "mask_png": base64.b64encode(png(mask)).decode("ascii")})
         return out
-
-    def raw_inputs(self, examples) -> list:
-        return list(examples.items)
 
     def write_predictions(self, examples, dataset, outputs: np.ndarray, path: Path) -> int:
         """A folder: NAME.png (class indices) and NAME.overlay.png per image, and predictions.jsonl."""
@@ -256,13 +196,13 @@ class Segmentation(Task):
         from ..vision.decode import to_pil
 
         names = dataset.names
-        stems = _unique_stems(names)
+        stems = unique_stems(names)
         masks = self.predictions(examples, dataset, outputs)
         with atomic_dir(Path(path), overwrite=True) as tmp:
             for stem, index, mask in zip(stems, dataset.index, masks):
-                (tmp / f"{stem}.png").write_bytes(_png(mask))
+                (tmp / f"{stem}.png").write_bytes(png(mask))
                 item = examples.items[index]
-                (tmp / f"{stem}.overlay.png").write_bytes(_png(_overlay(np.asarray(to_pil(item).convert("RGB")), mask)))
+                (tmp / f"{stem}.overlay.png").write_bytes(png(_overlay(np.asarray(to_pil(item).convert("RGB")), mask)))
             rows = [{**{k: v for k, v in r.items() if k != "mask_png"}, "mask": f"{stem}.png"}
                     for r, stem in zip(self.records(examples, dataset, outputs), stems)]
             write_jsonl(tmp / "predictions.jsonl", rows)
@@ -271,9 +211,6 @@ class Segmentation(Task):
     def show_predictions(self, examples, dataset, outputs: np.ndarray) -> None:
         for record in self.records(examples, dataset, outputs):
             print(record["path"], record["classes"])
-
-    def check_distillation(self, config) -> None:
-        raise ConfigError("invalid task: segmentation runs cannot be distilled yet; fine-tune the smaller backbone")
 
     # ---------------------------------------------------------------- contract tests
 
@@ -304,41 +241,7 @@ def _dice(logits, labels):
     return 1 - ((2 * inter + 1) / (total + 1)).mean()
 
 
-def _png(array: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def palette(classes: int) -> np.ndarray:
-    """Pascal VOC's colour map: distinct, fixed colours per class index (0 black)."""
-    colours = np.zeros((max(classes, 1), 3), dtype=np.uint8)
-    for i in range(len(colours)):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        colours[i] = (r, g, b)
-    return colours
-
-
 def _overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     colours = palette(int(mask.max()) + 1)[mask]
     blended = np.where(mask[..., None] > 0, (1 - alpha) * image + alpha * colours, image)
     return blended.astype(np.uint8)
-
-
-def _unique_stems(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        stem = Path(name).stem if "[" not in name else name.replace("[", "_").replace("]", "")
-        seen[stem] = seen.get(stem, 0) + 1
-        out.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
-    return out

@@ -154,19 +154,48 @@ def train_batch(pixels: torch.Tensor, size: int, settings: AugmentSettings, rng:
     return _colour(x, ops, settings.color_jitter, rng)
 
 
+def _crop_grid(n: int, size: int, scale: float, hflip: bool, rng: np.random.Generator):
+    """One random resized crop and flip per image: (crops, flips, the sampling grid)."""
+    crops = _crop_boxes(n, scale, rng)
+    flips = rng.random(n) < 0.5 if hflip else np.zeros(n, dtype=bool)
+    grid = F.affine_grid(_affine(crops, flips, [{} for _ in range(n)]), [n, 3, size, size], align_corners=False)
+    return crops, flips, grid
+
+
 def joint_batch(pixels: torch.Tensor, masks: torch.Tensor, scale: float, hflip: bool,
                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Dense tasks: one random resized crop and flip per image applied to its pixels (bilinear) and
     its mask (nearest, so class indices stay classes). uint8 [B, S, S, C], [B, S, S] ->
     float [B, 3, S, S] in [0, 1], long [B, S, S]."""
     x = to_float(pixels)
-    n, size = len(x), x.shape[-1]
-    boxes = _crop_boxes(n, scale, rng)
-    flips = rng.random(n) < 0.5 if hflip else np.zeros(n, dtype=bool)
-    grid = F.affine_grid(_affine(boxes, flips, [{} for _ in range(n)]), [n, 3, size, size], align_corners=False)
+    _, _, grid = _crop_grid(len(x), x.shape[-1], scale, hflip, rng)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     m = F.grid_sample(masks[:, None].float(), grid, mode="nearest", padding_mode="border", align_corners=False)
     return x, m[:, 0].round().long()
+
+
+def box_batch(pixels: torch.Tensor, boxes: list[np.ndarray], labels: list[np.ndarray], scale: float, hflip: bool,
+              rng: np.random.Generator) -> tuple[torch.Tensor, list[np.ndarray], list[np.ndarray]]:
+    """Detection: one random resized crop and flip per image, its boxes moved with it, clipped to the
+    crop, and dropped when less than a third of a box stays in view (or it gets thinner than 2 px)."""
+    x = to_float(pixels)
+    size = x.shape[-1]
+    crops, flips, grid = _crop_grid(len(x), size, scale, hflip, rng)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out_boxes, out_labels = [], []
+    for (w, h, cx, cy), flip, b, y in zip(crops, flips, boxes, labels):
+        u = b / size * 2 - 1  # to [-1, 1], then through the inverse of the crop's map
+        o = np.stack([(u[:, 0] - cx) / w, (u[:, 1] - cy) / h, (u[:, 2] - cx) / w, (u[:, 3] - cy) / h], 1)
+        if flip:
+            o[:, [0, 2]] = -o[:, [2, 0]]
+        moved = (o + 1) / 2 * size
+        clipped = np.clip(moved, 0, size)
+        area = lambda c: (c[:, 2] - c[:, 0]).clip(0) * (c[:, 3] - c[:, 1]).clip(0)
+        keep = (area(clipped) >= area(moved) / 3) & (clipped[:, 2] - clipped[:, 0] >= 2) & \
+            (clipped[:, 3] - clipped[:, 1] >= 2)
+        out_boxes.append(clipped[keep].astype(np.float32))
+        out_labels.append(y[keep])
+    return x, out_boxes, out_labels
 
 
 def mix(x: torch.Tensor, labels: torch.Tensor, num_classes: int, settings: AugmentSettings,

@@ -188,3 +188,30 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     min_value = min_value or divisor
     new = max(min_value, int(value + divisor / 2) // divisor * divisor)
     return new + divisor if new < 0.9 * value else new
+
+
+class DenseModel(nn.Module):
+    """A backbone's maps through task modules (segmentation decoder, detection FPN + head): what
+    those models share. `head_names`: the attributes that make the head for the strategies."""
+
+    head_names: tuple[str, ...] = ()
+    backbone: ImageBackbone
+
+    @property
+    def input_spec(self):
+        return self.backbone.input_spec
+
+    @property
+    def name(self) -> str:
+        return self.backbone.name
+
+    def layer_group_names(self) -> list[list[str]]:
+        """The backbone's groups (stem, stages), then the task modules as the head."""
+        groups = [[f"backbone.{n}" for n in g] for g in self.backbone.layer_group_names()]
+        groups = [g for g in groups if g]  # the identity classifier has no parameters
+        return [*groups, [f"{h}.{n}" for h in self.head_names for n, _ in getattr(self, h).named_parameters()]]
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.train(mode)  # keeps frozen BatchNorms in eval mode (ImageBackbone.train)
+        return self

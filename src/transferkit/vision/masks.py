@@ -16,7 +16,7 @@ naming the file, or repaired (`--fix-annotations`: resized / set to ignore, with
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,8 +40,29 @@ VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
                "tvmonitor")
 
 
+class AnnotatedImages:
+    """What the dense tasks' examples share (dataclasses with items, rows, source and one
+    annotation per image in the field `annotations`): len, subsets, names for messages."""
+
+    annotations = "masks"
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def subset(self, index, source: str | None = None):
+        index = np.asarray(index, dtype=np.int64)
+        targets = getattr(self, self.annotations)
+        return replace(self, items=[self.items[i] for i in index], rows=self.rows[index], source=source or self.source,
+                       **{self.annotations: None if targets is None else [targets[i] for i in index]})
+
+    @property
+    def names(self) -> list[str]:
+        return [str(x) if isinstance(x, (str, os.PathLike)) else f"{self.source}[{r}]"
+                for x, r in zip(self.items, self.rows)]
+
+
 @dataclass
-class MaskedImages:
+class MaskedImages(AnnotatedImages):
     """Images (paths or arrays) and, when labelled, their masks (paths or [H, W] integer arrays)."""
 
     items: Sequence[Any]
@@ -50,19 +71,6 @@ class MaskedImages:
     source: str
     class_names: list[str] | None = None  # declared by the dataset (classes.txt, VOC)
     label_map: None = field(default=None, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def subset(self, index, source: str | None = None) -> MaskedImages:
-        index = np.asarray(index, dtype=np.int64)
-        return MaskedImages([self.items[i] for i in index], None if self.masks is None else
-                            [self.masks[i] for i in index], self.rows[index], source or self.source, self.class_names)
-
-    @property
-    def names(self) -> list[str]:
-        return [str(x) if isinstance(x, (str, os.PathLike)) else f"{self.source}[{r}]"
-                for x, r in zip(self.items, self.rows)]
 
 
 def _class_file(*folders: Path) -> list[str] | None:
@@ -251,16 +259,8 @@ def check_mask(mask: np.ndarray, image_size: tuple[int, int], classes: int, fix:
     return mask, done
 
 
-@dataclass
-class DecodedMasks:
-    """What the engine batches: uint8 images [N, S, S, 3], masks [N, S, S] (None: unlabelled) and
-    each image's original (width, height), to give masks back at that size."""
-
-    pixels: np.ndarray
-    masks: np.ndarray | None
-    sizes: list[tuple[int, int]]
-    names: list[str]
-    index: np.ndarray  # the example each image is (unreadable ones were skipped)
+class OneImageEach:
+    """Decoded dense data (`pixels` [N, S, S, 3]): one example per image, for the engine."""
 
     @property
     def lengths(self) -> np.ndarray:
@@ -270,29 +270,53 @@ class DecodedMasks:
         return len(self.pixels)
 
 
+def resized_image(item, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """uint8 [size, size, 3] (bilinear) and the image's own (width, height)."""
+    from PIL import Image
+
+    from .decode import to_pil
+
+    image = to_pil(item).convert("RGB")
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8), image.size
+
+
+def decode_images(examples, one, bad: str, noun: str = "image") -> tuple[list[int], list]:
+    """`one(index)` over every example (an image and its annotation), an unreadable one skipped or named."""
+    from ..data.files import MediaKind, decode_each
+
+    kind = MediaKind(noun, IMAGE_SUFFIXES, PATH_COLUMNS, "--image-column")
+    return decode_each(Indexed(len(examples), examples.names, examples.source), one, kind, bad, "--bad-images")
+
+
+@dataclass
+class DecodedMasks(OneImageEach):
+    """What the engine batches: uint8 images [N, S, S, 3], masks [N, S, S] (None: unlabelled) and
+    each image's original (width, height), to give masks back at that size."""
+
+    pixels: np.ndarray
+    masks: np.ndarray | None
+    sizes: list[tuple[int, int]]
+    names: list[str]
+    index: np.ndarray  # the example each image is (unreadable ones were skipped)
+
+
 def decode_masked(examples: MaskedImages, size: int, classes: int, bad: str = "skip",
                   fix: bool = False) -> DecodedMasks:
     """Every image resized to `size` x `size` (bilinear) and its mask with it (nearest)."""
     from PIL import Image
 
-    from ..data.files import MediaKind, decode_each
-    from .decode import to_pil
-
     repaired: list[str] = []
 
     def one(index: int):
-        image = to_pil(examples.items[index]).convert("RGB")
-        pixels = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+        pixels, image_size = resized_image(examples.items[index], size)
         if examples.masks is None:
-            return pixels, None, image.size
-        mask, done = check_mask(read_mask(examples.masks[index]), image.size, classes, fix)
+            return pixels, None, image_size
+        mask, done = check_mask(read_mask(examples.masks[index]), image_size, classes, fix)
         repaired.extend(done)
         small = np.asarray(Image.fromarray(mask).resize((size, size), Image.Resampling.NEAREST), dtype=np.uint8)
-        return pixels, small, image.size
+        return pixels, small, image_size
 
-    kind = MediaKind("image or mask", IMAGE_SUFFIXES, PATH_COLUMNS, "--image-column")
-    kept, values = decode_each(_Indexed(len(examples), examples.names, examples.source), one, kind, bad,
-                               "--bad-images")
+    kept, values = decode_images(examples, one, bad, "image or mask")
     if repaired:
         warn(f"{examples.source}: --fix-annotations repaired {len(repaired)} mask(s) ({', '.join(sorted(set(repaired)))})")
     pixels = np.stack([v[0] for v in values]) if values else np.zeros((0, size, size, 3), np.uint8)
@@ -301,7 +325,7 @@ def decode_masked(examples: MaskedImages, size: int, classes: int, bad: str = "s
                         np.asarray(kept, dtype=np.int64))
 
 
-class _Indexed:
+class Indexed:
     """Example indices to decode (image and mask together), with the names `decode_each` reports."""
 
     def __init__(self, count: int, names: list[str], source: str):

@@ -20,6 +20,12 @@ class ImageInput(Settings):
                                                                      "or stop.")
 
 
+class AnnotationInput(Settings):
+    fix_annotations: bool = Field(False, description="Segmentation and detection: repair bad annotations instead of "
+                                                     "stopping (masks resized to their image, boxes clipped, unknown "
+                                                     "classes ignored or dropped), with a count.")
+
+
 class BackboneStart(Settings):
     pretrained: bool = Field(True, description="Images: start from the pretrained weights (--no-pretrained: random "
                                                "init).")
