@@ -48,14 +48,16 @@ def run_transferkit(args, strategy="full", settings=None, limit=None, epochs=Non
     tr_x, tr_y, va_x, va_y = _splits(limit or args.train_limit, args.seed)
     hp = {"epochs": epochs or args.epochs, "batch_size": args.batch_size, "lr": args.lr,
           "max_length": args.max_length, "seed": args.seed, "warmup_ratio": args.warmup_ratio,
-          "precision": args.precision, "progress": False, **(settings or {})}
+          "precision": args.precision, "progress": False,
+          **({"batch_tokens": args.batch_tokens} if args.batch_tokens else {}),
+          **({"freeze_embeddings": True} if args.freeze_embeddings else {}), **(settings or {})}
     t0 = time.perf_counter()
     run = tk.finetune(args.model, (tr_x, tr_y), (va_x, va_y), strategy=strategy, **hp)
     total = time.perf_counter() - t0
     info, n = run.info, len(tr_x)
     return {"strategy": strategy, "settings": hp, "train_examples": n, "precision": info["precision"],
             "train_seconds": info["train_seconds"], "seconds_per_epoch": info["train_seconds"] / hp["epochs"],
-            "samples_per_s": n * info["epochs_completed"] / info["train_seconds"],
+            "samples_per_s": n * info["epochs_completed"] / info["train_seconds"], "steps": info["steps"],
             "total_seconds": round(total, 1), "validation_accuracy": run.metrics["validation"]["accuracy"],
             "parameters": info["parameters"],
             "trainable_parameters_first_step": info["trainable_parameters"], "peak_rss_mb": peak_rss_mb()}
@@ -79,6 +81,8 @@ def main() -> None:
     ap.add_argument("--model", default="minilm-l6")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-tokens", type=int, default=None, help="transferkit: a token budget per batch instead")
+    ap.add_argument("--freeze-embeddings", action="store_true", help="transferkit: keep the token table fixed")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--warmup-ratio", type=float, default=0.06)
     ap.add_argument("--max-length", type=int, default=64)

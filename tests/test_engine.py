@@ -41,6 +41,51 @@ def test_epoch_batches_shard_evenly_over_processes():
     assert set(covered.tolist()) == set(range(72))
 
 
+def test_token_budget_batches_stay_under_the_budget_and_cover_every_example():
+    lengths = np.random.default_rng(0).integers(3, 60, size=500)
+    batches = epoch_batches(lengths, 32, seed=3, epoch=0, max_tokens=256)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(500))
+    assert all(len(b) * lengths[b].max() <= 256 for b in batches)
+    sizes = [len(b) for b in batches]
+    assert min(sizes) < 8 and max(sizes) > 32  # long inputs make narrow batches, short ones wide
+    single = epoch_batches(np.array([300, 5, 5]), 32, seed=0, epoch=0, max_tokens=64)
+    assert sorted(len(b) for b in single) == [1, 2]  # an example over the budget still gets a batch
+
+
+def test_token_budget_trains_every_epoch_to_the_end(tiny_bert, tiny_texts, tmp_path):
+    from transferkit.engine.callbacks import Callback
+    from transferkit.methods.finetune import finetune
+
+    class Seen(Callback):
+        def on_step_end(self, state, model):
+            self.steps = state.step
+
+        def on_train_end(self, state):
+            self.state = state
+
+    seen = Seen()
+    run = finetune(str(tiny_bert), tiny_texts["train"], output=tmp_path / "run", epochs=2, batch_tokens=64,
+                   callbacks=[seen], **FAST)
+    # Every example of both epochs trained on, and the schedule's length is the steps taken.
+    assert seen.state.samples == 2 * len(tiny_texts["train"][0])
+    assert seen.steps == seen.state.total_steps == run.info["steps"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_tokens"] == 64
+
+
+@pytest.mark.parametrize("setting, message", [({"batch_tokens": 64}, "batch_tokens: .*token budget applies to text"),
+                                              ({"freeze_embeddings": True}, "freeze_embeddings: .*applies to text")])
+def test_text_only_training_settings_are_refused_for_images(tmp_path, setting, message):
+    from transferkit.errors import ConfigError
+    from transferkit.methods.finetune import finetune
+    from transferkit.vision.tiny import colour_images, write_image_folder
+
+    train = write_image_folder(tmp_path / "images", *colour_images(16, 1))
+    with pytest.raises(ConfigError, match=message):
+        finetune("mobilenet-v2", train, output=tmp_path / "run", epochs=1, image_size=32, pretrained=False,
+                 **setting, **FAST)
+    assert not (tmp_path / "run").exists()  # refused before a run directory appears
+
+
 @pytest.mark.parametrize("schedule,expected", [
     ("linear", [1 / 3, 2 / 3, 1.0, 0.75, 0.5, 0.25]),
     ("cosine", [1 / 3, 2 / 3, 1.0, 0.8535534, 0.5, 0.1464466]),

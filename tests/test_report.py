@@ -139,3 +139,14 @@ def test_probe_run_reports_its_regularisation_choice(tiny_runs, tmp_path):
     page = (tmp_path / "probe" / "report.html").read_text()
     assert 'id="probe"' in page and f"C = {run.config['C']}" in page
     assert len(_rows(tmp_path / "probe")) == run.metrics["validation"]["n"]
+
+
+def test_numpy_softmax_matches_scipy_and_survives_large_logits():
+    from scipy.special import log_softmax as scipy_log_softmax
+
+    from transferkit.outputs.metrics import log_softmax, softmax
+
+    logits = np.random.default_rng(0).normal(size=(5, 7)) * 30
+    logits[0, 0] = 1e4  # exp would overflow without the shift
+    assert np.allclose(log_softmax(logits, axis=1), scipy_log_softmax(logits, axis=1))
+    assert np.allclose(softmax(logits, axis=1).sum(1), 1) and np.isfinite(softmax(logits, axis=0)).all()

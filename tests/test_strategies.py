@@ -36,6 +36,7 @@ def train(tiny_bert, tiny_texts, tmp_path, strategy: str, **settings):
     set_seed(cfg.seed)
     chosen = get_strategy(strategy)(cfg)
     model = chosen.prepare(task.build_model(tiny_bert, data))
+    chosen.update(model, 0, 0)  # as finetune does before building the loop (and its optimizer)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     recorder = TrainableByEpoch()
     loop = TrainLoop(task, model, task.encode(data.train), None, chosen, cfg, tmp_path, make_accelerator("cpu"),
@@ -100,6 +101,24 @@ def test_gradual_unfreeze_adds_one_group_per_epoch(tiny_bert, tiny_texts, tmp_pa
     assert changed == head | top | bottom  # the embeddings never unfroze in 3 epochs
 
 
+def test_gradual_unfreeze_trains_the_lower_layers_through_finetune(tiny_bert, tiny_texts, tmp_path):
+    # The run path freezes all but the head before the optimizer is built; the groups unfrozen
+    # later must be in it, or they get gradients and never move.
+    from transformers import AutoModelForSequenceClassification
+
+    import transferkit as tk
+
+    run = tk.finetune(str(tiny_bert), tiny_texts["train"], validation=tiny_texts["validation"], output=tmp_path / "run",
+                      strategy="gradual-unfreeze", epochs=3, lr=3e-3, batch_size=16, precision="fp32")
+    assert run.metrics
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "model")
+    start = dict(AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).named_parameters())
+    groups, trained = layer_groups(model), dict(model.named_parameters())
+    moved = {n for n, p in trained.items() if n in start and not torch.equal(p, start[n])}
+    assert set(groups.layers[0]) <= moved and set(groups.layers[1]) <= moved
+    assert not set(groups.embeddings) & moved  # the embeddings' turn comes in epoch 4
+
+
 def test_gradual_unfreeze_by_steps(tiny_bert, tiny_texts, tmp_path):
     # 64 examples / 16 = 4 steps per epoch; one more group every 2 steps: stage = step // 2.
     model, changed, _, by_epoch, _ = train(tiny_bert, tiny_texts, tmp_path, "gradual-unfreeze", epochs=2,
@@ -162,3 +181,15 @@ def test_weight_decay_skips_norms_and_biases(tiny_bert, tiny_texts, tmp_path):
     assert decay_of["bert.encoder.layer.0.output.LayerNorm.weight"] == 0
     assert decay_of["bert.embeddings.LayerNorm.weight"] == 0
     assert decay_of["classifier.weight"] > 0
+
+
+@pytest.mark.parametrize("strategy", ["full", "gradual-unfreeze"])
+def test_freeze_embeddings_keeps_the_token_table_whatever_the_strategy(tiny_bert, tiny_texts, tmp_path, strategy):
+    settings = {"unfreeze_unit": "step", "unfreeze_every": 1} if strategy == "gradual-unfreeze" else {}
+    model, changed, trainable, _, loop = train(tiny_bert, tiny_texts, tmp_path, strategy, freeze_embeddings=True,
+                                               **settings)
+    table = "bert.embeddings.word_embeddings.weight"
+    assert table not in changed and table not in trainable
+    assert set(layer_groups(model).layers[0]) <= changed  # the rest trains as the strategy says
+    assert not any(p is model.get_input_embeddings().weight for g in loop.optimizer.param_groups
+                   for p in g["params"] if p.grad is not None)

@@ -21,8 +21,12 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
-                           group: int = 50) -> list[np.ndarray]:
-    """Training order: shuffle, sort inside groups of `group` batches, shuffle the batches."""
+                           group: int = 50, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Training order: shuffle, sort inside groups of `group` batches, shuffle the batches.
+
+    `max_tokens`: cut each sorted group into batches of at most that many padded tokens
+    (examples x the longest) instead of `batch_size` examples, so short inputs make wide batches.
+    """
     lengths = np.asarray(lengths)
     perm = rng.permutation(len(lengths))
     mega = batch_size * group
@@ -30,9 +34,21 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.rand
     for start in range(0, len(perm), mega):
         chunk = perm[start:start + mega]
         chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        cuts = range(0, len(chunk), batch_size) if max_tokens is None else token_budget_cuts(lengths[chunk], max_tokens)
+        bounds = [*cuts, len(chunk)]
+        batches.extend(chunk[a:b] for a, b in zip(bounds, bounds[1:]))
     order = rng.permutation(len(batches))
     return [batches[i] for i in order]
+
+
+def token_budget_cuts(sorted_lengths: np.ndarray, max_tokens: int) -> list[int]:
+    """Start offsets of batches over lengths sorted longest first, each holding as many examples
+    as fit in `max_tokens` padded to its first (longest) one; at least one example each."""
+    cuts, i = [], 0
+    while i < len(sorted_lengths):
+        cuts.append(i)
+        i += max(1, max_tokens // max(1, int(sorted_lengths[i])))
+    return cuts
 
 
 def concat_ragged(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from .batching import length_grouped_batches
 from .callbacks import Callback, EarlyStopping, Timer
 from .checkpoint import Checkpointer, rng_state, set_rng_state
@@ -47,14 +48,33 @@ class TrainState:
 
 
 def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int,
-                  rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
+                  rank: int = 0, world_size: int = 1, max_tokens: int | None = None) -> list[np.ndarray]:
     """This process's batches of one epoch: same for every run with the same seed."""
-    batches = length_grouped_batches(lengths, batch_size, np.random.default_rng([seed, epoch]))
+    batches = length_grouped_batches(lengths, batch_size, np.random.default_rng([seed, epoch]), max_tokens=max_tokens)
     if world_size > 1:
         # Every process must take the same number of steps; wrap around to fill the last round.
         short = -len(batches) % world_size
         batches = (batches + batches[:short])[rank::world_size]
     return batches
+
+
+def check_fit(config, model: torch.nn.Module, train_set) -> None:
+    """Refuse training settings that this model or data cannot take (before any run directory)."""
+    if config.batch_tokens and getattr(train_set, "length_unit", None) != "tokens":
+        raise ConfigError("batch_tokens: batching by a token budget applies to text; this task's examples have "
+                          "no token lengths, use --batch-size")
+    if config.freeze_embeddings:
+        input_embedding_table(model)
+
+
+def input_embedding_table(model: torch.nn.Module) -> torch.nn.Parameter:
+    """The token-embedding weight of a text model (or of a distillation's student)."""
+    for candidate in (model, getattr(model, "student", None)):
+        get = getattr(candidate, "get_input_embeddings", None)
+        table = get() if callable(get) else None
+        if isinstance(table, torch.nn.Embedding):
+            return table.weight
+    raise ConfigError("freeze_embeddings: this model has no input token-embedding table (it applies to text models)")
 
 
 def evaluate(task, model, dataset, accelerator, batch_size: int, dtype: torch.dtype | None = None) -> dict:
@@ -81,12 +101,18 @@ class TrainLoop:
             if run_dir else None
         world = accelerator.num_processes
         self._epoch_order: tuple[int, list[np.ndarray]] | None = None
+        check_fit(config, model, train_set)
         self.batches_per_epoch = len(self._batches(0))
-        total = config.epochs * math.ceil(self.batches_per_epoch / config.grad_accum)
+        # A token budget makes each epoch's batch count depend on its shuffle: count them all.
+        total = sum(math.ceil(len(self._batches(epoch)) / config.grad_accum)
+                    for epoch in range(config.epochs if config.batch_tokens else 1))
+        total = total if config.batch_tokens else config.epochs * total
         total = min(total, config.max_steps) if config.max_steps else total
         self.state = TrainState(total_steps=total, world_size=world)
         self.early_stopping = EarlyStopping(config.early_stopping_metric, config.early_stopping_patience,
                                             config.early_stopping_min_delta)
+        self._frozen_table = input_embedding_table(model) if config.freeze_embeddings else None
+        self._freeze_table()
         self.optimizer = build_optimizer(strategy.param_groups(model), config.lr)
         warmup = warmup_steps(total, config.warmup_ratio, config.warmup_steps)
         self.scheduler = build_scheduler(self.optimizer, config.schedule, warmup, total)
@@ -142,6 +168,10 @@ class TrainLoop:
     def _finished(self) -> bool:
         return self._done() or self.state.epoch >= self.cfg.epochs
 
+    def _freeze_table(self) -> None:
+        if self._frozen_table is not None:
+            self._frozen_table.requires_grad_(False)
+
     def _done(self) -> bool:
         return self.state.stopped_early or self.state.step >= self.state.total_steps
 
@@ -149,12 +179,13 @@ class TrainLoop:
         if self._epoch_order is None or self._epoch_order[0] != epoch:
             cfg, acc = self.cfg, self.accelerator
             self._epoch_order = (epoch, epoch_batches(self.train_set.lengths, cfg.batch_size, cfg.seed, epoch,
-                                                      acc.process_index, acc.num_processes))
+                                                      acc.process_index, acc.num_processes, cfg.batch_tokens))
         return self._epoch_order[1]
 
     def _optimizer_step(self, batches: list[np.ndarray], window: range) -> None:
         cfg, state, acc = self.cfg, self.state, self.accelerator
         self.strategy.update(self.raw_model, state.epoch, state.step)
+        self._freeze_table()  # after the strategy, which may have unfrozen everything
         for position in window:
             indices = batches[position]
             # Augmentation draws from its own generator, so it too is reproducible on resume.

@@ -68,12 +68,13 @@ def find_lr(task, model, train_set, strategy, cfg, device: torch.device, dtype=N
     scales = [group["lr"] / base for group in groups]  # layer-wise decay, a faster head: kept as ratios
     optimizer = build_optimizer(groups, base)
     rng = np.random.default_rng([cfg.seed, 977])
-    batches = length_grouped_batches(train_set.lengths, cfg.batch_size, rng)
+    budget = getattr(cfg, "batch_tokens", None)
+    batches = length_grouped_batches(train_set.lengths, cfg.batch_size, rng, max_tokens=budget)
     lrs, raw, smooth, best, average, stopped = [], [], [], math.inf, 0.0, "end of range"
     try:
         for i in range(steps):
             if i >= len(batches):
-                batches += length_grouped_batches(train_set.lengths, cfg.batch_size, rng)
+                batches += length_grouped_batches(train_set.lengths, cfg.batch_size, rng, max_tokens=budget)
             lr = start_lr * (end_lr / start_lr) ** (i / max(1, steps - 1))
             for group, scale in zip(optimizer.param_groups, scales):
                 group["lr"] = lr * scale

@@ -27,16 +27,17 @@ def no_decay_names(model: nn.Module) -> set[str]:
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float,
-                 lr_scales: dict[str, float] | None = None) -> list[dict]:
+                 lr_scales: dict[str, float] | None = None, include_frozen: bool = False) -> list[dict]:
     """Groups of the trainable parameters keyed by (LR scale, decays?), each with its own lr.
 
-    Only parameters with requires_grad at this point enter the optimizer; strategies that
-    unfreeze later leave everything trainable here and freeze in their per-step update.
+    Only parameters with requires_grad at this point enter the optimizer, unless
+    `include_frozen`: a strategy that unfreezes during training needs the later groups in it
+    from the start (AdamW skips a parameter without a gradient: it neither moves nor decays).
     """
     skip_decay = no_decay_names(model)
     groups: dict[tuple[float, bool], dict] = {}
     for name, param in model.named_parameters():
-        if not param.requires_grad:
+        if not (param.requires_grad or include_frozen):
             continue
         scale = (lr_scales or {}).get(name, 1.0)
         decays = weight_decay > 0 and name not in skip_decay

@@ -18,6 +18,9 @@ class TrainSettings(Settings):
     epochs: int = Field(3, ge=1, description="Training epochs.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
     batch_size: int = Field(32, ge=1, description="Training batch size per process.")
+    batch_tokens: int | None = Field(
+        None, ge=8, description="Text: fill each training batch up to this many padded tokens instead of --batch-size "
+                                "examples (short sentences make wider batches; examples per batch then vary).")
     eval_batch_size: int | None = Field(None, ge=1, description="Evaluation batch size (default 2x --batch-size).")
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
     lr: float | Literal["auto"] | None = Field(
@@ -32,6 +35,9 @@ class TrainSettings(Settings):
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Warmup as a fraction of all steps.")
     warmup_steps: int | None = Field(None, ge=0, description="Warmup steps (overrides --warmup-ratio).")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (unset: no clipping).")
+    freeze_embeddings: bool = Field(
+        False, description="Keep the input token-embedding table fixed, whatever the strategy trains (a MiniLM's "
+                           "is half its weights: no gradient or optimizer update for it each step).")
 
     # Regularisation and stopping.
     dropout: float | None = Field(None, ge=0, lt=1, description="Override every dropout probability of the model.")

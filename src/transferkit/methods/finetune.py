@@ -91,6 +91,8 @@ def train_run(cfg: FinetuneConfig, train, validation, test, callbacks: Sequence 
     task, strategy = setup(cfg)  # every settings error is raised here, before torch is imported
     from accelerate.utils import set_seed
 
+    from ..engine.loop import check_fit
+
     accelerator, dtype = make_engine(cfg, strategy)
     check_run_dir(cfg, accelerator, kind)
     data = load_checked_data(task, cfg, train, validation, test)
@@ -100,6 +102,7 @@ def train_run(cfg: FinetuneConfig, train, validation, test, callbacks: Sequence 
     network = strategy.prepare(task.build_model(cfg.model, data))
     strategy.update(network, 0, 0)  # the first step's trainable set, so run_info records it
     encoded = encode_splits(task, data, accelerator)
+    check_fit(cfg, network, encoded["train"])
     lr_test = choose_auto_lr(cfg, task, strategy, network, encoded["train"], accelerator, dtype, chosen)
     notes = getattr(task, "loading_notes", None)
     info = {**(extra_info or {}), **({"model_notes": notes} if notes else {})}

@@ -57,7 +57,7 @@ class LinearHead:
         if z.shape[1] == 1:  # binary: sklearn keeps one row of weights for the positive class
             p = 1.0 / (1.0 + np.exp(-z[:, 0]))
             return np.stack([1 - p, p], axis=1)
-        from scipy.special import softmax
+        from ..outputs.metrics import softmax
 
         return softmax(z, axis=1)
 

@@ -34,6 +34,14 @@ class GradualUnfreeze(Strategy):
         self._stage = None
         return model
 
+    def param_groups(self, model):
+        # Every group is in the optimizer from the first step, though `update` has frozen all
+        # but the head by the time it is built.
+        from ..engine.optim import param_groups
+
+        cfg = self.config
+        return param_groups(model, cfg.lr, cfg.weight_decay, self.lr_scales(model), include_frozen=True)
+
     def stage(self, epoch: int, step: int) -> int:
         elapsed = epoch if self.config.unfreeze_unit == "epoch" else step
         return elapsed // self.config.unfreeze_every

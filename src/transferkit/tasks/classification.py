@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..errors import ConfigError
-from ..outputs.metrics import classification_metrics
+from ..outputs.metrics import classification_metrics, log_softmax, softmax
 from ..settings import Settings
 from .base import Task
 
@@ -111,8 +111,6 @@ class Classification(Task):
         return self.cross_entropy(self.predict(model, batch), batch)
 
     def evaluate(self, dataset, outputs: np.ndarray) -> dict:
-        from scipy.special import log_softmax
-
         labels = dataset.labels
         metrics = classification_metrics(labels, outputs.argmax(axis=1), self.label_names)
         metrics["loss"] = float(-log_softmax(outputs, axis=1)[np.arange(len(labels)), labels].mean())
@@ -132,8 +130,6 @@ class Classification(Task):
     # ---------------------------------------------------------------- predictions
 
     def probabilities(self, examples, dataset, outputs: np.ndarray) -> np.ndarray:
-        from scipy.special import softmax
-
         return softmax(outputs, axis=1).astype(np.float32)
 
     def predictions(self, examples, dataset, outputs: np.ndarray) -> list[str]:

@@ -75,6 +75,8 @@ def distill(teacher: str | os.PathLike | None = None, student: str | None = None
     """
     from accelerate.utils import set_seed
 
+    from ...engine.loop import check_fit
+
     in_memory_unlabeled = unlabeled if unlabeled is not None and not isinstance(unlabeled, (str, os.PathLike)) else None
     if isinstance(unlabeled, (str, os.PathLike)):
         settings["unlabeled"] = str(unlabeled)
@@ -128,6 +130,7 @@ def distill(teacher: str | os.PathLike | None = None, student: str | None = None
     else:
         mentor.model.to(accelerator.device)
     encoded["train"] = TransferSet(task.concat(parts) if len(parts) > 1 else parts[0], targets)
+    check_fit(cfg, network, encoded["train"])
     examples = len(getattr(encoded["train"].data, "n_words", encoded["train"].data))  # sentences, not windows
     if targets is not None and len(targets) != examples:
         raise ConfigError(f"train: the teacher read {len(targets)} examples but the student {examples} "

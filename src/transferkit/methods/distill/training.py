@@ -36,6 +36,10 @@ class TransferSet:
     def lengths(self) -> np.ndarray:
         return self.data.lengths
 
+    @property
+    def length_unit(self) -> str | None:
+        return getattr(self.data, "length_unit", None)
+
     def __len__(self) -> int:
         return len(self.data)
 

@@ -196,7 +196,7 @@ class TokenClassification(Task):
                                label_smoothing=getattr(self.config, "label_smoothing", 0.0))
 
     def evaluate(self, dataset: TokenWindows, outputs: np.ndarray) -> dict:
-        from scipy.special import log_softmax
+        from ...outputs.metrics import log_softmax
 
         per_sentence = word_scores(dataset, outputs)
         predicted = [[self.label_names[i] for i in s.argmax(-1)] for s in per_sentence]
@@ -237,7 +237,7 @@ class TokenClassification(Task):
 
     def probabilities(self, examples, dataset: TokenWindows, outputs: np.ndarray) -> list[np.ndarray]:
         """Per sentence, a (words, tags) array of probabilities."""
-        from scipy.special import softmax
+        from ...outputs.metrics import softmax
 
         return [softmax(s, axis=-1) for s in word_scores(dataset, outputs)]
 
