@@ -22,3 +22,19 @@ class CrashAt:
                 raise Crash
 
         return call
+
+
+def assert_resumes_bit_identically(model: str, train, task: str, tmp_path, crash_at: int = 3, **settings) -> None:
+    """A run killed after step `crash_at` and resumed ends with the weights of one that never stopped."""
+    import numpy as np
+    import pytest
+
+    from transferkit.methods.finetune import finetune
+
+    full = finetune(model, train, output=tmp_path / "a", task=task, **settings)
+    with pytest.raises(Crash):
+        finetune(model, train, output=tmp_path / "b", task=task, callbacks=[CrashAt(crash_at)], **settings)
+    resumed = finetune(model, train, output=tmp_path / "b", task=task, resume=True, **settings)
+    assert resumed.info["steps"] == full.info["steps"]
+    a, b = full.predictor.model.state_dict(), resumed.predictor.model.state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)

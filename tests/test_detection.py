@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from crash import Crash, CrashAt
+from crash import assert_resumes_bit_identically
 from transferkit.errors import DataError
 from transferkit.methods.finetune import finetune
 from transferkit.runs import load_run
@@ -169,14 +169,8 @@ def test_a_detector_learns_the_squares_and_writes_boxes_back(tmp_path):
 
 def test_a_detection_run_resumes_bit_identically_with_augmentation(tmp_path):
     train = write_coco_folder(tmp_path / "train", *box_scenes(16, 1))
-    settings = {**FAST, "batch_size": 4, "epochs": 2, "save_every": 2}
-    full = finetune("mobilenet-v2", train, output=tmp_path / "a", task="detection", **settings)
-    with pytest.raises(Crash):
-        finetune("mobilenet-v2", train, output=tmp_path / "b", task="detection", callbacks=[CrashAt(3)], **settings)
-    resumed = finetune("mobilenet-v2", train, output=tmp_path / "b", task="detection", resume=True, **settings)
-    assert resumed.info["steps"] == full.info["steps"]
-    a, b = full.predictor.model.state_dict(), resumed.predictor.model.state_dict()
-    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert_resumes_bit_identically("mobilenet-v2", train, "detection", tmp_path,
+                                   **{**FAST, "batch_size": 4, "epochs": 2, "save_every": 2})
 
 
 # ------------------------------------------------------------------------------ CRAFT, the packaged text detector

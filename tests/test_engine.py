@@ -72,6 +72,19 @@ def test_token_budget_trains_every_epoch_to_the_end(tiny_bert, tiny_texts, tmp_p
     assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_tokens"] == 64
 
 
+def test_a_run_with_frozen_embeddings_saves_the_pretrained_table_and_counts_it_frozen(tiny_bert, tiny_texts, tmp_path):
+    from transformers import AutoModel
+
+    from transferkit.methods.finetune import finetune
+
+    run = finetune(str(tiny_bert), tiny_texts["train"], output=tmp_path / "run", max_steps=3, freeze_embeddings=True,
+                   **FAST)
+    before = AutoModel.from_pretrained(str(tiny_bert)).get_input_embeddings().weight
+    after = run.predictor.model.get_input_embeddings().weight
+    assert torch.equal(before, after)
+    assert run.info["trainable_parameters"] == run.info["parameters"] - before.numel()
+
+
 @pytest.mark.parametrize("setting, message", [({"batch_tokens": 64}, "batch_tokens: .*token budget applies to text"),
                                               ({"freeze_embeddings": True}, "freeze_embeddings: .*applies to text")])
 def test_text_only_training_settings_are_refused_for_images(tmp_path, setting, message):

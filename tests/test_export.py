@@ -20,7 +20,7 @@ pytest.importorskip("onnxscript")
 pytestmark = pytest.mark.usefixtures("ft_env")
 
 # Quantisation each task is exported with besides fp32: what suits its model family.
-INT8 = {"image-classification": "int8-static"}
+INT8 = {"image-classification": "int8-static", "segmentation": "int8-static"}
 
 
 @pytest.fixture
@@ -32,7 +32,8 @@ EXPORTABLE = sorted(name for name, task in TASKS.items() if task.exportable())
 
 
 def _labels(predictions) -> list:
-    return [p if isinstance(p, str) else [(e["entity"], e["start"], e["end"]) for e in p] for p in predictions]
+    return [p if isinstance(p, str) else p.tolist() if isinstance(p, np.ndarray)  # a mask
+            else [(e["entity"], e["start"], e["end"]) for e in p] for p in predictions]
 
 
 @pytest.mark.parametrize("name", EXPORTABLE)
@@ -86,15 +87,20 @@ def test_the_accuracy_gate_refuses_a_degraded_model_and_writes_nothing(trained, 
     assert not (tmp_path / "q").exists() and not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("task, call", [("token-classification", "predict"),
-                                        ("text-classification", "predict_proba")])
-def test_exported_run_predicts_without_torch(trained, tmp_path, task, call):
+SENTENCE, IMAGE = "['Peter Blackburn visited Paris .']", "[__import__('numpy').zeros((40, 30, 3), 'uint8')]"
+
+
+@pytest.mark.parametrize("task, call, inputs", [("token-classification", "predict", SENTENCE),
+                                                ("text-classification", "predict_proba", SENTENCE),
+                                                ("segmentation", "predict", IMAGE)])
+def test_exported_run_predicts_without_torch(trained, tmp_path, task, call, inputs):
     example, run = trained[task]
     export(run, tmp_path / "onnx")
     code = ("import sys, json; import transferkit as tk; r = tk.load(sys.argv[1]); "
-            f"out = r.{call}(['Peter Blackburn visited Paris .']); "
+            f"out = r.{call}({inputs}); "
             "print(json.dumps({'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, "
-            "'scipy': 'scipy.special' in sys.modules, 'n': len(out)}))")
+            "'scipy': 'scipy.special' in sys.modules, 'n': len(out), "
+            "'shape': list(getattr(out[0], 'shape', [])) or None}))")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "onnx")], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -102,6 +108,8 @@ def test_exported_run_predicts_without_torch(trained, tmp_path, task, call):
     assert seen["torch"] is False and seen["transformers"] is False
     assert seen["scipy"] is False  # 0.2 s of start-up for a softmax; numpy does it
     assert seen["n"] == 1
+    if inputs == IMAGE:
+        assert seen["shape"] == [40, 30]  # the mask comes back at the image's own size
 
 
 def test_fast_tokenizer_gives_the_ids_transformers_gives(trained):

@@ -119,3 +119,11 @@ def test_every_decoder_trains_saves_and_reloads(tmp_path, decoder):
     loaded = load_run(tmp_path / "run")
     np.testing.assert_allclose(loaded.predict_proba(images), run.predict_proba(images), atol=1e-5)
     assert loaded.predict(images)[0].shape == (32, 32)
+
+
+def test_a_segmentation_run_resumes_bit_identically_with_augmentation(tmp_path):
+    from crash import assert_resumes_bit_identically
+
+    train = write_mask_folder(tmp_path / "train", *square_scenes(16, 1))
+    assert_resumes_bit_identically("mobilenet-v2", train, "segmentation", tmp_path,
+                                   **{**FAST, "batch_size": 4, "epochs": 2, "save_every": 2, "image_size": 32})

@@ -207,18 +207,19 @@ def train_and_save(cfg, task, strategy, network, data, encoded: dict, accelerato
     from ..engine.callbacks import JsonlLogger, ProgressBar, TensorBoardLogger
     from ..engine.device import precision_name
     from ..engine.inference import predict
-    from ..engine.loop import TrainLoop
+    from ..engine.loop import TrainLoop, input_embedding_table
 
     set_seed(cfg.seed, device_specific=True)  # dropout: different per process, same per run
     place = RunPlace.create(cfg, accelerator)
     run_dir, temporary = place.work, place.final is None
 
+    frozen = input_embedding_table(network) if getattr(cfg, "freeze_embeddings", False) else None
     info = {"world_size": accelerator.num_processes, "device": str(accelerator.device),
             "precision": precision_name(dtype), "split": getattr(data, "split_info", None),
             "sizes": {name: len(ds) for name, ds in encoded.items()},
             "parameters": sum(p.numel() for p in network.parameters()),
             # Of the first step (gradual unfreezing trains more later).
-            "trainable_parameters": sum(p.numel() for p in network.parameters() if p.requires_grad),
+            "trainable_parameters": sum(p.numel() for p in network.parameters() if p.requires_grad and p is not frozen),
             **(extra_info or {})}
     _record_defaults(info, cfg, defaults, lr_test)
     main = accelerator.is_main_process

@@ -80,6 +80,23 @@ class Segmentation(DenseImageTask):
 
         save_segmentation_model(model, directory, self.label_names)
 
+    # ---------------------------------------------------------------- export (no torch)
+
+    def load_exported(self, folder: Path, label_names) -> None:
+        from .._io import read_json
+        from ..vision.models import SEGMENTATION_FILE
+        from ..vision.spec import InputSpec
+
+        doc = read_json(Path(folder) / SEGMENTATION_FILE)
+        self.label_names, self.class_weights = list(label_names), None
+        self.input_spec = InputSpec.from_dict(doc["input_spec"])
+
+    def inference_arrays(self, dataset, indices) -> dict:
+        from ..vision.spec import eval_arrays
+
+        # The stored squares are the model's input size, so eval_arrays only normalises them.
+        return {"pixel_values": eval_arrays(dataset.pixels[np.asarray(indices)], self.input_spec)}
+
     # ---------------------------------------------------------------- batches
 
     def encode(self, examples, *, training: bool = False):

@@ -21,9 +21,8 @@ from torch import nn
 
 from . import fcos
 from .backbone import DenseModel, ImageBackbone
-from .models import dense_backbone, load_weights_into, read_doc, save_weights
+from .models import DETECTION_FILE, dense_backbone, load_weights_into, read_doc, save_weights
 
-DETECTION_FILE = "detection.json"
 STRIDES = (8, 16, 32)
 
 

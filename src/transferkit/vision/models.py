@@ -11,6 +11,8 @@ from .._io import atomic_write_json, read_json
 from ..errors import ModelSourceError
 
 BACKBONE_FILE = "backbone.json"
+SEGMENTATION_FILE = "segmentation.json"
+DETECTION_FILE = "detection.json"
 
 
 def save_weights(model, directory: Path, doc_file: str, doc: dict) -> None:

@@ -25,9 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import DenseModel, ImageBackbone
-from .models import dense_backbone, load_weights_into, read_doc, save_weights
-
-SEGMENTATION_FILE = "segmentation.json"
+from .models import SEGMENTATION_FILE, dense_backbone, load_weights_into, read_doc, save_weights
 
 
 class LRASPP(nn.Module):
