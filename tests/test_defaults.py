@@ -90,6 +90,24 @@ def test_small_images_are_not_blown_up_to_224_px():
     assert large.image_size is None and "image_size" not in chosen  # the backbone's own size
 
 
+def test_upsampled_thumbnails_are_read_whole_and_trained_on_flips_only(tmp_path):
+    from transferkit.methods.finetune import finetune
+    from transferkit.vision.tiny import colour_images, write_image_folder
+
+    thumbs = np.zeros((40, 28, 28), dtype=np.uint8)
+    cfg, chosen = _choose("image-classification", "mobilenet-v2", items=thumbs)
+    assert (cfg.crop_scale, cfg.color_jitter) == (1.0, 0.0) and "upsampled to 64 px" in chosen["crop_scale"].reason
+    given, chosen = _choose("image-classification", "mobilenet-v2", items=thumbs, image_size=96, crop_scale=0.5)
+    assert (given.crop_scale, given.color_jitter) == (0.5, 0.0) and "crop_scale" not in chosen  # the user's wins
+    large, chosen = _choose("image-classification", "mobilenet-v2", items=np.zeros((4, 320, 240, 3), dtype=np.uint8))
+    assert large.crop_scale == 0.35 and "crop_scale" not in chosen  # photos keep ImageNet-style crops
+    # The saved run reads thumbnails whole (no 87.5 % centre crop), at training and at prediction.
+    train = write_image_folder(tmp_path / "images", *colour_images(16, 1))  # 32 px images -> 64 px
+    finetune("mobilenet-v2", train, output=tmp_path / "run", max_steps=1, pretrained=False, progress=False)
+    spec = json.loads((tmp_path / "run" / "model" / "backbone.json").read_text())["input_spec"]
+    assert spec["image_size"] == spec["resize_size"] == 64
+
+
 def test_a_resumed_runs_settings_are_all_explicit():
     first, _ = _choose("image-classification", "mobilenet-v2", n=500)
     resumed = FinetuneConfig.build(first.to_json())  # what --resume reads back

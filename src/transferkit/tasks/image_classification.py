@@ -10,6 +10,7 @@ mixup/cutmix), with label smoothing and class weights as for text. The saved mod
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,11 @@ from .classification import Classification, ClassWeights, LabelColumn
 SMALL_IMAGE_SCALE = 2.0
 SMALLEST_IMAGE_SIZE = 64
 FULL_SIZE = 224
+# Upsampled thumbnails have no background border: they are fed whole (no 87.5 % centre crop) and
+# trained with flips only. ImageNet-style random crops + colour jitter on top of the crop cost
+# 3-4 points on Fashion-MNIST (2,000 images: 85.2 -> 89.2 % validation, median of 3 seeds) and
+# 1 on sklearn's digits (97.2 -> 98.3 %); either change alone did not help (README, Benchmarks).
+THUMBNAIL_AUGMENT = {"crop_scale": 1.0, "color_jitter": 0.0}
 THUMBNAILS = 24  # mistakes shown as pictures in a report
 
 
@@ -101,17 +107,22 @@ class ImageClassification(Classification):
     def data_settings(self, data, given: set[str]) -> dict:
         from ..vision.images import native_size
 
-        if "image_size" in given:
-            return {}
         side = native_size(data.train)
         if side is None:
             return {}
-        size = max(SMALLEST_IMAGE_SIZE, 32 * math.ceil(SMALL_IMAGE_SCALE * side / 32))
-        if size >= FULL_SIZE:
-            return {}  # large enough: the backbone's own size
-        self.chose_image_size = True  # build_model may still raise it to what the backbone reads
-        return {"image_size": (size, f"the training images are {side} px: {SMALL_IMAGE_SCALE:g}x, rounded up to a "
-                                     f"multiple of 32, instead of the backbone's {FULL_SIZE} px")}
+        chosen, target = {}, self.config.image_size
+        if "image_size" not in given:
+            size = max(SMALLEST_IMAGE_SIZE, 32 * math.ceil(SMALL_IMAGE_SCALE * side / 32))
+            if size < FULL_SIZE:  # else large enough: the backbone's own size
+                self.chose_image_size = True  # build_model may still raise it to what the backbone reads
+                chosen["image_size"] = (size, f"the training images are {side} px: {SMALL_IMAGE_SCALE:g}x, rounded up "
+                                              f"to a multiple of 32, instead of the backbone's {FULL_SIZE} px")
+                target = size
+        if target and side < target:
+            self.whole_frame = True  # build_model: no centre crop
+            why = f"the training images ({side} px) are upsampled to {target} px: thumbnails train on flips only"
+            chosen.update({name: (value, why) for name, value in THUMBNAIL_AUGMENT.items()})
+        return chosen
 
     def _reader(self, image_column=None, label_column=None, min_class_count=None):
         from ..vision.images import ImageReader
@@ -153,6 +164,8 @@ class ImageClassification(Classification):
         network = backbone_for(str(model), cfg.pretrained, len(self.label_names), cfg.dropout, cfg.weights)
         network.reset_head(len(self.label_names))  # always a fresh head, even for 1000 classes
         network.input_spec = self.input_spec = network.input_spec.resized(cfg.image_size)
+        if getattr(self, "whole_frame", False):  # an upsampled thumbnail is read whole
+            network.input_spec = self.input_spec = replace(self.input_spec, resize_size=self.input_spec.image_size)
         if self.input_spec.image_size < network.min_input_size:  # Inception-v3's unpadded convolutions
             smallest = 32 * -(-network.min_input_size // 32)
             if cfg.image_size is not None and not getattr(self, "chose_image_size", False):
