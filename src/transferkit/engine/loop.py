@@ -103,10 +103,9 @@ class TrainLoop:
         self._epoch_order: tuple[int, list[np.ndarray]] | None = None
         check_fit(config, model, train_set)
         self.batches_per_epoch = len(self._batches(0))
-        # A token budget makes each epoch's batch count depend on its shuffle: count them all.
-        total = sum(math.ceil(len(self._batches(epoch)) / config.grad_accum)
-                    for epoch in range(config.epochs if config.batch_tokens else 1))
-        total = total if config.batch_tokens else config.epochs * total
+        # A token budget makes each epoch's batch count depend on its shuffle: count every epoch's.
+        epochs = range(config.epochs) if config.batch_tokens else [0] * config.epochs
+        total = sum(math.ceil(len(self._batches(epoch)) / config.grad_accum) for epoch in epochs)
         total = min(total, config.max_steps) if config.max_steps else total
         self.state = TrainState(total_steps=total, world_size=world)
         self.early_stopping = EarlyStopping(config.early_stopping_metric, config.early_stopping_patience,

@@ -18,10 +18,12 @@ from pydantic import Field
 
 from ..data import LABELLED_IMAGES, LabelMap
 from ..errors import ConfigError
+from ..vision.models import BACKBONE_FILE
 from ..vision.options import BackboneStart, GeometricAugment, ImageInput
 from . import TASKS
 from .base import TaskExample
 from .classification import Classification, ClassWeights, LabelColumn
+from .pixel_export import PixelExport
 
 # Small images (28 px digits, 32 px CIFAR) are upscaled SMALL_IMAGE_SCALE x, not blown up to the
 # backbone's 224 px: at 64 px an epoch costs ~1/12 of 224 px and scores as well or better
@@ -74,8 +76,9 @@ def augment_settings(cfg):
 
 
 @TASKS.register("image-classification")
-class ImageClassification(Classification):
+class ImageClassification(PixelExport, Classification):
     dataset_kind = LABELLED_IMAGES
+    spec_file = BACKBONE_FILE
     families = ("image-backbone",)
     default_for = ("image-backbone",)
     DataOptions = ImageData
@@ -191,20 +194,6 @@ class ImageClassification(Classification):
         self.label_names, self.class_weights = names, None
         self.input_spec = model.input_spec
         return model.to(memory_format=torch.channels_last)
-
-    def load_exported(self, folder: Path, label_names) -> None:
-        from .._io import read_json
-        from ..vision.models import BACKBONE_FILE
-        from ..vision.spec import InputSpec
-
-        doc = read_json(Path(folder) / BACKBONE_FILE)
-        self.label_names, self.class_weights = list(label_names), None
-        self.input_spec = InputSpec.from_dict(doc["input_spec"])
-
-    def inference_arrays(self, dataset, indices) -> dict:
-        from ..vision.spec import eval_arrays
-
-        return {"pixel_values": eval_arrays(dataset.pixels[np.asarray(indices)], self.input_spec)}
 
     # ---------------------------------------------------------------- batches
 

@@ -19,10 +19,12 @@ import numpy as np
 from pydantic import Field
 
 from ..data import SEGMENTATION_MASKS
+from ..vision.models import SEGMENTATION_FILE
 from ..vision.options import AnnotationInput, BackboneStart, GeometricAugment, ImageInput
 from . import TASKS
 from .base import TaskExample
 from .dense import DenseImageTask, palette, png, unique_stems
+from .pixel_export import PixelExport
 
 
 class SegmentationData(ImageInput, AnnotationInput):
@@ -39,8 +41,9 @@ class SegmentationTraining(BackboneStart, GeometricAugment):
 
 
 @TASKS.register("segmentation")
-class Segmentation(DenseImageTask):
+class Segmentation(PixelExport, DenseImageTask):
     dataset_kind = SEGMENTATION_MASKS
+    spec_file = SEGMENTATION_FILE  # exported runs: the stored squares are the input size, only normalised
     DataOptions = SegmentationData
     TrainOptions = SegmentationTraining
     metric_names = ("miou", "pixel_accuracy")
@@ -79,23 +82,6 @@ class Segmentation(DenseImageTask):
         from ..vision.segmentation import save_segmentation_model
 
         save_segmentation_model(model, directory, self.label_names)
-
-    # ---------------------------------------------------------------- export (no torch)
-
-    def load_exported(self, folder: Path, label_names) -> None:
-        from .._io import read_json
-        from ..vision.models import SEGMENTATION_FILE
-        from ..vision.spec import InputSpec
-
-        doc = read_json(Path(folder) / SEGMENTATION_FILE)
-        self.label_names, self.class_weights = list(label_names), None
-        self.input_spec = InputSpec.from_dict(doc["input_spec"])
-
-    def inference_arrays(self, dataset, indices) -> dict:
-        from ..vision.spec import eval_arrays
-
-        # The stored squares are the model's input size, so eval_arrays only normalises them.
-        return {"pixel_values": eval_arrays(dataset.pixels[np.asarray(indices)], self.input_spec)}
 
     # ---------------------------------------------------------------- batches
 
